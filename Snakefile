@@ -1,0 +1,20 @@
+# Maya ASR workflow: raw shards -> QC'd manifests -> tokenizers -> models -> per-language reports.
+#   snakemake                      the demo (config.yaml), CPU
+#   snakemake --profile h200 ...   one 8-GPU node, production recipe (config/prod.yaml)
+#   snakemake --profile slurm ...  a SLURM cluster, production recipe
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/corpus.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,1 @@
+"""Corpora: the synthesised demo corpus and shard discovery for on-disk corpora."""

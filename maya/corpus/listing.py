@@ -1,0 +1,67 @@
+"""Shard discovery for corpora in the ``final_export`` layout (``lang={code}/{shard_id}/``)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from maya.errors import MayaError
+from maya.shard_schema import LANG_DIR_PREFIX
+
+LISTING_COLUMNS = ("lang", "shard_id")
+
+
+def discover_shards(root: str | Path, languages: Sequence[str]) -> list[tuple[str, str]]:
+    """(lang, shard_id) of every shard directory under ``root`` for ``languages``, sorted.
+
+    Only directory names are read (a cheap scandir per language), so this is safe at DAG-build
+    time over 3,551 shards. Validity of a shard's files is QC's job, not discovery's.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MayaError(f"corpus root {root} does not exist or is not a directory")
+    found: list[tuple[str, str]] = []
+    for lang in languages:
+        lang_dir = root / f"{LANG_DIR_PREFIX}{lang}"
+        if not lang_dir.is_dir():
+            continue
+        with os.scandir(lang_dir) as it:
+            found.extend((lang, e.name) for e in it if e.is_dir() and not e.name.startswith("."))
+    return sorted(found)
+
+
+def listing_fingerprint(root: str | Path, languages: Sequence[str]) -> str:
+    """Hash of the shard names under ``root``; 'missing' when the root is not there (yet)."""
+    try:
+        shards = discover_shards(root, languages)
+    except MayaError:
+        return "missing"
+    h = hashlib.sha256()
+    for lang, shard in shards:
+        h.update(f"{lang}/{shard}\n".encode())
+    return f"{len(shards)}-{h.hexdigest()[:12]}"
+
+
+def write_listing(path: str | Path, shards: Iterable[tuple[str, str]]) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(LISTING_COLUMNS)
+        for row in shards:
+            w.writerow(row)
+            n += 1
+    return n
+
+
+def read_listing(path: str | Path) -> list[tuple[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        r = csv.reader(f, delimiter="\t")
+        header = next(r, None)
+        if tuple(header or ()) != LISTING_COLUMNS:
+            raise MayaError(f"{path}: not a shard listing (header {header!r})")
+        return [(lang, shard) for lang, shard in r]

@@ -1,0 +1,82 @@
+"""The production shard layout, defined once.
+
+A shard lives at ``{root}/lang={code}/{shard_id}/`` and holds::
+
+    audio.tar             FLAC members, one per segment (never extracted)
+    audio_index.parquet   member name -> byte offset/length inside audio.tar
+    manifest.json         counts, totals, sha256 of every shard file and every member
+    metadata.parquet      one row per segment: transcript, duration, speaker, domain, ...
+
+Canonical column names live here; a real corpus whose columns are named differently
+is read through a ``columns`` mapping in config (canonical name -> name on disk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import pyarrow as pa
+
+AUDIO_TAR = "audio.tar"
+AUDIO_INDEX = "audio_index.parquet"
+MANIFEST = "manifest.json"
+METADATA = "metadata.parquet"
+SHARD_FILES = (AUDIO_TAR, AUDIO_INDEX, MANIFEST, METADATA)
+
+LANG_DIR_PREFIX = "lang="
+
+# 11 Indic languages + English, ISO 639-1 codes, in the order used everywhere.
+LANGUAGES = ("as", "bn", "en", "gu", "hi", "kn", "ml", "mr", "or", "pa", "ta", "te")
+
+METADATA_SCHEMA = pa.schema(
+    [
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("transcript", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("speaker_id", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("gender", pa.string()),
+        pa.field("sample_rate", pa.int32()),
+    ]
+)
+
+AUDIO_INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("member", pa.string(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("nbytes", pa.int64(), nullable=False),
+    ]
+)
+
+# Columns without which a shard's metadata cannot be used at all.
+REQUIRED_METADATA_COLUMNS = ("segment_id", "transcript", "duration_s")
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """One shard of one corpus: the unit of per-shard work in the workflow."""
+
+    corpus: str
+    lang: str
+    shard_id: str
+    root: Path
+
+    @property
+    def path(self) -> Path:
+        return shard_dir(self.root, self.lang, self.shard_id)
+
+
+def shard_dir(root: str | Path, lang: str, shard_id: str) -> Path:
+    return Path(root) / f"{LANG_DIR_PREFIX}{lang}" / shard_id
+
+
+def rename_to_canonical(table: pa.Table, columns: Mapping[str, str] | None) -> pa.Table:
+    """Rename on-disk column names to canonical ones using a canonical->disk mapping."""
+    if not columns:
+        return table
+    disk_to_canonical = {disk: canon for canon, disk in columns.items()}
+    return table.rename_columns([disk_to_canonical.get(n, n) for n in table.column_names])

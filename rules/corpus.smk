@@ -1,0 +1,53 @@
+# Corpus stage: synthesise the demo corpus (if configured) and list every corpus' shards.
+
+
+rule synthesise_demo_shard:
+    """One shard of the demo corpus: eSpeak NG speech of the project's own text."""
+    output:
+        multiext("results/corpus/{corpus}/lang={lang}/{shard}/", *SHARD_FILES),
+    params:
+        shard_index=lambda w: int(w.shard.split("_")[1]),
+        corpus_root=lambda w: CORPORA[w.corpus]["root"],
+        # Only what changes a shard's bytes: adding shards must not rerun the existing ones.
+        seed=config["demo_corpus"]["seed"],
+        clips=config["demo_corpus"]["clips_per_shard"],
+        speakers=config["demo_corpus"]["speakers_per_language"],
+        sample_rate=config["demo_corpus"]["sample_rate"],
+        snr_db=config["demo_corpus"]["noise_snr_db"],
+        code=code("synthesise_demo_shard.py"),
+    log:
+        "logs/synthesise_demo_shard/{corpus}/{lang}/{shard}.log",
+    wildcard_constraints:
+        corpus="|".join(SYNTHESISED) or "__none__",
+        shard=r"shard_\d{5}",
+    resources:
+        mem_mb=1000,
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step synthesise_demo_shard"
+        " --root {params.corpus_root:q} --lang {wildcards.lang} --shard-index {params.shard_index}"
+        " --clips {params.clips} --speakers {params.speakers} --seed {params.seed}"
+        " --sample-rate {params.sample_rate} --snr-db {params.snr_db}"
+        " > {log:q} 2>&1"
+
+
+checkpoint list_shards:
+    """Every shard of a corpus as (lang, shard_id). A checkpoint: shards are known only once
+    the corpus exists, which lets `-n` plan on a machine that does not hold the corpus."""
+    input:
+        synthesised_shard_files,
+    output:
+        "results/shards/{corpus}.tsv",
+    params:
+        root=lambda w: CORPORA[w.corpus]["root"],
+        languages=lambda w: corpus_languages(w.corpus),
+        listing=corpus_listing_fingerprint,
+        code=code("list_shards.py"),
+    log:
+        "logs/list_shards/{corpus}.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step list_shards --root {params.root:q}"
+        " --languages {params.languages} --output {output:q} > {log:q} 2>&1"
