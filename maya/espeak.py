@@ -25,8 +25,9 @@ VOICE_FOR_LANG = {
 }
 
 # Voice variants that change timbre; combined with rate and pitch they make pseudo-speakers.
-MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
-FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
+# Only variants without `breath`/`klatt`: their noise source is not reproducible run to run.
+MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
+FEMALE_VARIANTS = ("f1", "f4", "Andrea", "Annie", "aunty", "belinda", "linda", "steph")
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -48,7 +49,7 @@ class Voice:
 
     @property
     def gender(self) -> str:
-        return "female" if self.variant.startswith("f") else "male"
+        return "male" if self.variant in MALE_VARIANTS else "female"
 
     @property
     def name(self) -> str:
@@ -119,3 +120,21 @@ class Espeak:
         if not chunks:
             raise EspeakError(f"eSpeak NG produced no audio for {text[:40]!r} ({voice.name})")
         return np.concatenate(chunks).astype(np.float32) / 32768.0
+
+
+def _synth_all(items: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
+    engine = Espeak()
+    return engine.sample_rate, [engine.synth(text, voice) for text, voice in items]
+
+
+def synth_batch(items: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
+    """Synthesise ``(text, voice)`` pairs in a freshly spawned process; returns (rate, audio list).
+
+    eSpeak NG carries state from one utterance to the next (wave-generator phase, libc ``rand``),
+    so the same text comes out differently depending on what the process said before. A fresh
+    process per batch makes the audio a pure function of the batch, whoever calls it.
+    """
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_synth_all, (items,))

@@ -78,9 +78,11 @@ class ShardWriter:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         self._tar.addfile(info, io.BytesIO(audio))
+        # addfile() works on a copy of `info`; the payload ends the padded blocks just written.
+        padded = -(-len(audio) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
         self._index["segment_id"].append(segment_id)
         self._index["member"].append(member)
-        self._index["offset"].append(info.offset_data)
+        self._index["offset"].append(self._tar.offset - padded)
         self._index["nbytes"].append(len(audio))
         self._member_sha[member] = hashlib.sha256(audio).hexdigest()
         row = {"segment_id": segment_id, "language": self.lang, **metadata}

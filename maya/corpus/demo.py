@@ -16,7 +16,7 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from maya.espeak import FEMALE_VARIANTS, MALE_VARIANTS, Espeak, Voice
+from maya.espeak import FEMALE_VARIANTS, MALE_VARIANTS, Voice, synth_batch
 from maya.shard_schema import LANGUAGES
 from maya.shard_writer import ShardWriter, encode_flac
 
@@ -87,19 +87,21 @@ def synthesise_shard(
     """Write one demo shard; returns its directory."""
     sentences = load_sentences(lang)
     speakers = speakers_for(lang, speakers_per_language, seed)
-    engine = Espeak()
     rng = np.random.default_rng([seed, LANGUAGES.index(lang), 2, shard_index])
     sid = shard_name(shard_index)
-    g = np.gcd(sample_rate, engine.sample_rate)
-    up, down = sample_rate // g, engine.sample_rate // g
+    picks = [
+        (speakers[int(rng.integers(len(speakers)))], sentences[int(rng.integers(len(sentences)))])
+        for _ in range(clips_per_shard)
+    ]
+    tts_rate, speech = synth_batch([(sent.text, spk.voice) for spk, sent in picks])
+    g = np.gcd(sample_rate, tts_rate)
+    up, down = sample_rate // g, tts_rate // g
     writer = ShardWriter(Path(root), lang, sid, extra_manifest={"source": "maya-demo-espeak-ng", "seed": seed})
     with writer:
         for j in tqdm(range(clips_per_shard), desc=f"{lang}/{sid}", unit="clip", disable=None):
-            spk = speakers[int(rng.integers(len(speakers)))]
-            sent = sentences[int(rng.integers(len(sentences)))]
-            speech = engine.synth(sent.text, spk.voice)
-            lead, trail = (int(rng.uniform(0.05, 0.3) * engine.sample_rate) for _ in range(2))
-            audio = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(trail, np.float32)])
+            spk, sent = picks[j]
+            lead, trail = (int(rng.uniform(0.05, 0.3) * tts_rate) for _ in range(2))
+            audio = np.concatenate([np.zeros(lead, np.float32), speech[j], np.zeros(trail, np.float32)])
             audio = resample_poly(audio, up, down).astype(np.float32)
             snr = rng.uniform(*noise_snr_db)
             rms = float(np.sqrt(np.mean(audio**2))) or 1e-3

@@ -1,0 +1,22 @@
+import shutil
+
+import pytest
+
+from tests.helpers import TINY_CONFIG, copy_repo, snakemake, write_config
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A repo copy on which the whole workflow has run once on a tiny demo corpus."""
+    root = copy_repo(tmp_path_factory.mktemp("tiny") / "repo")
+    write_config(root / "tiny.yaml", TINY_CONFIG)
+    snakemake(root, "--cores", "2", "--configfile", "tiny.yaml")
+    return root
+
+
+@pytest.fixture
+def tiny_copy(tiny_run, tmp_path):
+    """A private copy of ``tiny_run`` (outputs, logs and Snakemake metadata, mtimes kept)."""
+    dest = tmp_path / "repo"
+    shutil.copytree(tiny_run, dest, symlinks=True)
+    return dest
