@@ -12,9 +12,10 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/corpus.smk"
+include: "rules/data.smk"
 
 
 rule all:
     input:
-        final_targets(),
+        final_targets,
     default_target: True

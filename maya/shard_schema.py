@@ -80,3 +80,30 @@ def rename_to_canonical(table: pa.Table, columns: Mapping[str, str] | None) -> p
         return table
     disk_to_canonical = {disk: canon for canon, disk in columns.items()}
     return table.rename_columns([disk_to_canonical.get(n, n) for n in table.column_names])
+
+
+# The per-shard offset index (results/index/{corpus}/{lang}/{shard}.parquet): every clip seen in a
+# shard, tar member joined with its metadata row, plus the QC verdict. Corpora stored as plain
+# audio files (LJSpeech, NeMo manifests) use the same schema with member/offset/nbytes null.
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("corpus", pa.string()),
+        pa.field("shard_id", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("segment_id", pa.string()),
+        pa.field("transcript", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("speaker_id", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("gender", pa.string()),
+        pa.field("audio_path", pa.string()),
+        pa.field("member", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("nbytes", pa.int64()),
+        pa.field("source_sample_rate", pa.int32()),
+        pa.field("source_channels", pa.int32()),
+        pa.field("decoded_duration_s", pa.float64()),
+        pa.field("qc_reason", pa.string()),
+        pa.field("qc_detail", pa.string()),
+    ]
+)

@@ -1,4 +1,6 @@
 # Shared helpers: config validation, corpus lookup, input functions, code fingerprints.
+import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -6,10 +8,14 @@ from pathlib import Path
 # Import the repo's own maya/ (not a copy installed elsewhere) at DAG time and in every job.
 sys.path.insert(0, workflow.basedir)
 
+from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
 from maya.config import SCHEMA_PATH
-from maya.corpus.listing import listing_fingerprint, read_listing
+from maya.adapters import adapter_for
+from maya.corpus.broken import KINDS as BROKEN_KINDS
+from maya.corpus.broken import LANG as BROKEN_LANG
+from maya.corpus.listing import listing_digest, read_listing
 from maya.fingerprint import code_fingerprint
 from maya.shard_schema import LANGUAGES, SHARD_FILES
 
@@ -37,12 +43,14 @@ for _c in CORPORA.values():
             f"'results/corpus/{_c['name']}' (got {_c['root']!r})"
         )
 
-SYNTHESISED = [n for n, c in CORPORA.items() if c.get("synthesise")]
+DEMO_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "demo"]
+BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broken"]
 
 
 wildcard_constraints:
-    corpus="|".join(CORPORA),
+    corpus="|".join(re.escape(c) for c in CORPORA),
     lang="|".join(LANGUAGES),
+    shard=r"[^/]+",
 
 
 def code(*scripts):
@@ -51,7 +59,10 @@ def code(*scripts):
 
 
 def corpus_languages(corpus):
-    wanted = CORPORA[corpus].get("languages") or config["languages"]
+    c = CORPORA[corpus]
+    wanted = c.get("languages") or config["languages"]
+    if c.get("synthesise") == "broken":
+        wanted = [BROKEN_LANG] if BROKEN_LANG in wanted else []
     return [lang for lang in config["languages"] if lang in wanted]
 
 
@@ -60,30 +71,102 @@ def demo_shard_ids():
     return [f"shard_{i:05d}" for i in range(n)]
 
 
-def synthesised_shard_files(wildcards):
-    """All files of a synthesised corpus (the shard listing waits for them)."""
+def synthesised_shards(wildcards):
+    """What a synthesised corpus' shard listing waits for (nothing for corpora on disk)."""
     corpus = wildcards.corpus
-    if corpus not in SYNTHESISED:
-        return []
-    return [
-        f"results/corpus/{corpus}/lang={lang}/{shard}/manifest.json"
-        for lang in corpus_languages(corpus)
-        for shard in demo_shard_ids()
-    ]
+    if corpus in DEMO_CORPORA:
+        return [
+            f"results/corpus/{corpus}/lang={lang}/{shard}/manifest.json"
+            for lang in corpus_languages(corpus)
+            for shard in demo_shard_ids()
+        ]
+    if corpus in BROKEN_CORPORA:
+        return [f"results/corpus/{corpus}/lang={lang}/{kind}" for lang in corpus_languages(corpus) for kind in BROKEN_KINDS]
+    return []
 
 
 def corpus_listing_fingerprint(wildcards):
     c = CORPORA[wildcards.corpus]
     if c.get("synthesise"):
         return "synthesised"
-    return listing_fingerprint(c["root"], corpus_languages(wildcards.corpus))
+    try:
+        shards = adapter_for(c["format"]).discover(c["root"], corpus_languages(wildcards.corpus))
+    except Exception:  # not there (yet): the listing job will say so clearly
+        return "missing"
+    return listing_digest(shards)
 
 
 def shards_of(corpus):
     """(lang, shard_id) pairs of a corpus, read from its shard listing (a checkpoint)."""
-    listing = checkpoints.list_shards.get(corpus=corpus).output[0]
-    return read_listing(listing)
+    return read_listing(checkpoints.list_shards.get(corpus=corpus).output[0])
 
 
-def final_targets():
-    return [f"results/shards/{corpus}.tsv" for corpus in CORPORA]
+def pending_listings():
+    """Listings not yet made. An input function that needs several corpora returns these first,
+    so all listings are planned in one pass instead of one checkpoint round per corpus."""
+    pending = []
+    for corpus in CORPORA:
+        try:
+            checkpoints.list_shards.get(corpus=corpus)
+        except IncompleteCheckpointException:
+            pending.append(f"results/shards/{corpus}.tsv")
+    return pending
+
+
+def shard_index_inputs(wildcards):
+    """The files whose change must re-index one shard; only files that exist (a shard missing
+    files is QC's finding, not a reason to stop the whole DAG)."""
+    c = CORPORA[wildcards.corpus]
+    if c.get("synthesise") == "demo":
+        return multiext(f"results/corpus/{wildcards.corpus}/lang={wildcards.lang}/{wildcards.shard}/", *SHARD_FILES)
+    if c.get("synthesise") == "broken":
+        return [f"results/corpus/{wildcards.corpus}/lang={wildcards.lang}/{wildcards.shard}"]
+    return adapter_for(c["format"]).shard_inputs(c["root"], wildcards.lang, wildcards.shard)
+
+
+def shard_stamp(wildcards):
+    c = CORPORA[wildcards.corpus]
+    if c.get("synthesise"):
+        return "synthesised"
+    return adapter_for(c["format"]).shard_stamp(c["root"], wildcards.lang, wildcards.shard)
+
+
+def qc_limits():
+    q = config["qc"]
+    return {
+        name: {
+            k: c.get(k, q[k]) for k in ("max_failed_shard_fraction", "max_quarantined_clip_fraction")
+        }
+        for name, c in CORPORA.items()
+    }
+
+
+def all_qc_reports(wildcards):
+    if pending := pending_listings():
+        return pending
+    return [
+        f"results/qc/{corpus}/{lang}/{shard}.json" for corpus in CORPORA for lang, shard in shards_of(corpus)
+    ]
+
+
+def language_indexes(wildcards):
+    return [
+        f"results/index/{wildcards.corpus}/{lang}/{shard}.parquet"
+        for lang, shard in shards_of(wildcards.corpus)
+        if lang == wildcards.lang
+    ]
+
+
+def manifest_targets():
+    return [
+        f"results/manifests/{corpus}/{lang}.{ext}"
+        for corpus in CORPORA
+        for lang in sorted({lang for lang, _ in shards_of(corpus)})
+        for ext in ("parquet", "jsonl")
+    ]
+
+
+def final_targets(wildcards):
+    if pending := pending_listings():
+        return pending
+    return ["results/qc/summary.json", *manifest_targets()]

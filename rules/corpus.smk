@@ -18,7 +18,7 @@ rule synthesise_demo_shard:
     log:
         "logs/synthesise_demo_shard/{corpus}/{lang}/{shard}.log",
     wildcard_constraints:
-        corpus="|".join(SYNTHESISED) or "__none__",
+        corpus="|".join(DEMO_CORPORA) or "__none__",
         shard=r"shard_\d{5}",
     resources:
         mem_mb=1000,
@@ -32,15 +32,37 @@ rule synthesise_demo_shard:
         " > {log:q} 2>&1"
 
 
+rule synthesise_broken_shard:
+    """One deliberately damaged shard (a directory: some kinds lack files on purpose)."""
+    output:
+        directory("results/corpus/{corpus}/lang={lang}/{shard}"),
+    params:
+        corpus_root=lambda w: CORPORA[w.corpus]["root"],
+        seed=config["demo_corpus"]["seed"],
+        code=code("synthesise_broken_shard.py"),
+    log:
+        "logs/synthesise_broken_shard/{corpus}/{lang}/{shard}.log",
+    wildcard_constraints:
+        corpus="|".join(BROKEN_CORPORA) or "__none__",
+        lang=BROKEN_LANG,
+        shard="|".join(re.escape(k) for k in BROKEN_KINDS),
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step synthesise_broken_shard --root {params.corpus_root:q} --kind {wildcards.shard:q}"
+        " --seed {params.seed} > {log:q} 2>&1"
+
+
 checkpoint list_shards:
     """Every shard of a corpus as (lang, shard_id). A checkpoint: shards are known only once
     the corpus exists, which lets `-n` plan on a machine that does not hold the corpus."""
     input:
-        synthesised_shard_files,
+        synthesised_shards,
     output:
         "results/shards/{corpus}.tsv",
     params:
         root=lambda w: CORPORA[w.corpus]["root"],
+        format=lambda w: CORPORA[w.corpus]["format"],
         languages=lambda w: corpus_languages(w.corpus),
         listing=corpus_listing_fingerprint,
         code=code("list_shards.py"),
@@ -49,5 +71,5 @@ checkpoint list_shards:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step list_shards --root {params.root:q}"
+        "maya_step list_shards --root {params.root:q} --format {params.format}"
         " --languages {params.languages} --output {output:q} > {log:q} 2>&1"

@@ -1,18 +1,20 @@
-"""List every shard of a corpus in the final_export layout as a TSV (lang, shard_id).
+"""List every shard of a corpus as a TSV (lang, shard_id).
 
-Only directory names are read; whether a shard's files are usable is decided by QC.
+For the final_export layout only directory names are read; whether a shard's files are usable is
+decided by QC. Other formats (ljspeech, nemo_manifest) list their pseudo-shards.
 """
 
 import logging
 
-from maya.corpus.listing import discover_shards, write_listing
+from maya.adapters import adapter_for
+from maya.corpus.listing import write_listing
 from maya.entry import parser, run
 
 log = logging.getLogger("list_shards")
 
 
 def main(args):
-    shards = discover_shards(args.root, args.languages)
+    shards = adapter_for(args.format).discover(args.root, args.languages)
     n = write_listing(args.output, shards)
     per_lang = {}
     for lang, _ in shards:
@@ -26,6 +28,7 @@ def main(args):
 def build_parser():
     p = parser(__doc__)
     p.add_argument("--root", required=True, help="corpus root (holds the lang=xx/ folders)")
+    p.add_argument("--format", default="final_export", help="corpus format")
     p.add_argument("--languages", nargs="+", required=True, help="language codes to list")
     p.add_argument("--output", required=True, help="TSV to write")
     return p

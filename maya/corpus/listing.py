@@ -33,12 +33,8 @@ def discover_shards(root: str | Path, languages: Sequence[str]) -> list[tuple[st
     return sorted(found)
 
 
-def listing_fingerprint(root: str | Path, languages: Sequence[str]) -> str:
-    """Hash of the shard names under ``root``; 'missing' when the root is not there (yet)."""
-    try:
-        shards = discover_shards(root, languages)
-    except MayaError:
-        return "missing"
+def listing_digest(shards: Sequence[tuple[str, str]]) -> str:
+    """Short hash of a shard listing: changes when a shard appears, disappears or is renamed."""
     h = hashlib.sha256()
     for lang, shard in shards:
         h.update(f"{lang}/{shard}\n".encode())

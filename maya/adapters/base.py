@@ -1,0 +1,100 @@
+"""What every corpus format provides: shard discovery and a raw scan of one shard.
+
+A *scan* lists every clip a shard holds, with where its audio lives and its raw metadata, plus
+the shard-level problems the format can see. It judges nothing: QC (:mod:`maya.qc`) decides which
+clips are kept. Adding a format is one module with a class implementing :class:`CorpusAdapter`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+# Shard-level problems. `fatal` ones make the whole shard unusable (status "failed").
+MISSING_FILE = "missing_file"
+UNREADABLE_METADATA = "unreadable_metadata"
+MISSING_COLUMN = "missing_column"
+UNREADABLE_TAR = "unreadable_tar"
+TRUNCATED_TAR = "truncated_tar"
+AUDIO_INDEX_MISMATCH = "audio_index_mismatch"
+MANIFEST_MISSING = "manifest_missing"
+MANIFEST_UNREADABLE = "manifest_unreadable"
+MANIFEST_COUNT_MISMATCH = "manifest_count_mismatch"
+MANIFEST_LANGUAGE_MISMATCH = "manifest_language_mismatch"
+CHECKSUM_MISMATCH_FILE = "file_checksum_mismatch"
+SKIPPED_MEMBERS = "skipped_non_file_members"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    detail: str
+    fatal: bool = False
+
+
+@dataclass
+class RawClip:
+    """One clip as found on disk, before any judgement."""
+
+    segment_id: str
+    transcript: bytes | None  # raw bytes: UTF-8 validity is a QC question
+    duration_s: float | None
+    audio_path: str | None
+    member: str | None = None
+    offset: int | None = None
+    nbytes: int | None = None
+    language: str | None = None
+    speaker_id: str | None = None
+    domain: str | None = None
+    gender: str | None = None
+    expected_sha256: str | None = None
+    # Reason the format itself already knows this clip cannot be used (missing audio, ...).
+    reason: str | None = None
+    detail: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ShardScan:
+    corpus: str
+    lang: str
+    shard_id: str
+    clips: list[RawClip] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    # Whole-file checksums to verify when QC is asked to: (path, expected sha256).
+    file_checksums: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> Problem | None:
+        return next((p for p in self.problems if p.fatal), None)
+
+
+class CorpusAdapter(Protocol):
+    format: str
+
+    def discover(self, root: str, languages: Sequence[str]) -> list[tuple[str, str]]:
+        """(lang, shard_id) of every shard under ``root`` for ``languages``."""
+
+    def shard_inputs(self, root: str, lang: str, shard_id: str) -> list[str]:
+        """Files that, when changed, must rerun this shard's indexing (only ones that exist)."""
+
+    def shard_stamp(self, root: str, lang: str, shard_id: str) -> str:
+        """A cheap fingerprint (names, sizes, mtimes) of the shard's other files."""
+
+    def scan(self, corpus: str, root: str, lang: str, shard_id: str,
+             columns: Mapping[str, str] | None = None) -> ShardScan:
+        """Every clip of the shard, with audio location and raw metadata."""
+
+
+def stat_stamp(paths: Sequence[str | Path]) -> str:
+    """'name:size:mtime_ns' of each path that exists, '-' for missing ones; cheap at DAG time."""
+    parts = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            parts.append(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{Path(p).name}:-")
+    return ";".join(parts)

@@ -1,0 +1,225 @@
+"""The production layout: ``lang={code}/{shard_id}/`` with audio.tar, metadata.parquet,
+audio_index.parquet and manifest.json (see :mod:`maya.shard_schema`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path, PurePosixPath
+from typing import Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from maya.adapters import base
+from maya.adapters.base import Problem, RawClip, ShardScan
+from maya.audio.tar_walk import walk_tar
+from maya.corpus.listing import discover_shards
+from maya.shard_schema import (
+    AUDIO_INDEX,
+    AUDIO_TAR,
+    MANIFEST,
+    METADATA,
+    REQUIRED_METADATA_COLUMNS,
+    rename_to_canonical,
+    shard_dir,
+)
+
+_OPTIONAL_TEXT = ("speaker_id", "domain", "gender", "language")
+
+
+def _column(table: pa.Table, name: str) -> list:
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    col = table.column(name)
+    if name == "transcript":
+        # Read text as bytes so invalid UTF-8 reaches QC instead of failing the whole read.
+        # string -> binary is a zero-copy cast that does not validate UTF-8.
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            return col.cast(pa.large_binary()).to_pylist()
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            return col.to_pylist()
+    return col.to_pylist()
+
+
+class FinalExport:
+    format = "final_export"
+
+    def discover(self, root: str, languages: Sequence[str]) -> list[tuple[str, str]]:
+        return discover_shards(root, languages)
+
+    def shard_inputs(self, root: str, lang: str, shard_id: str) -> list[str]:
+        d = shard_dir(root, lang, shard_id)
+        return [str(d / n) for n in (AUDIO_TAR, METADATA) if (d / n).exists()]
+
+    def shard_stamp(self, root: str, lang: str, shard_id: str) -> str:
+        d = shard_dir(root, lang, shard_id)
+        return base.stat_stamp([d / AUDIO_TAR, d / METADATA, d / AUDIO_INDEX, d / MANIFEST])
+
+    def scan(self, corpus: str, root: str, lang: str, shard_id: str,
+             columns: Mapping[str, str] | None = None) -> ShardScan:
+        d = shard_dir(root, lang, shard_id)
+        scan = ShardScan(corpus, lang, shard_id)
+        tar_path = d / AUDIO_TAR
+        for required in (tar_path, d / METADATA):
+            if not required.is_file():
+                scan.problems.append(Problem(base.MISSING_FILE, f"{required} is missing", fatal=True))
+        manifest = self._manifest(d, lang, scan)
+        if scan.failed:
+            self._clips_from_manifest(scan, manifest)
+            return scan
+
+        try:
+            meta = rename_to_canonical(pq.read_table(d / METADATA), columns)
+        except Exception as e:
+            scan.problems.append(Problem(base.UNREADABLE_METADATA, f"{d / METADATA}: {e}", fatal=True))
+            self._clips_from_manifest(scan, manifest)
+            return scan
+        missing = [c for c in REQUIRED_METADATA_COLUMNS if c not in meta.column_names]
+        if missing:
+            scan.problems.append(Problem(
+                base.MISSING_COLUMN,
+                f"{d / METADATA} lacks column(s) {', '.join(missing)} (has {', '.join(meta.column_names)};"
+                " map names with `columns:` in the corpus config)", fatal=True))
+            self._clips_from_manifest(scan, manifest, n=meta.num_rows)
+            return scan
+
+        walk = walk_tar(tar_path)
+        if walk.error and not walk.members:
+            scan.problems.append(Problem(base.UNREADABLE_TAR, f"{tar_path}: {walk.error}", fatal=True))
+        elif walk.error:
+            scan.problems.append(Problem(base.TRUNCATED_TAR, f"{tar_path}: {walk.error}"))
+        if walk.skipped:
+            scan.problems.append(Problem(base.SKIPPED_MEMBERS,
+                                         f"{len(walk.skipped)} non-file members, e.g. {walk.skipped[0]}"))
+        members = {}
+        duplicate_members = []
+        for m in walk.members:
+            if m.name in members:
+                duplicate_members.append(m)
+            else:
+                members[m.name] = m
+
+        seg_to_member = self._audio_index(d, members, scan)
+        member_sha = manifest.get("member_sha256", {}) if manifest else {}
+
+        ids = _column(meta, "segment_id")
+        text = _column(meta, "transcript")
+        dur = _column(meta, "duration_s")
+        extra = {c: _column(meta, c) for c in _OPTIONAL_TEXT}
+        used_members: set[str] = set()
+        seen_ids: set[str] = set()
+        for i, seg in enumerate(ids):
+            seg = None if seg is None else str(seg)
+            clip = RawClip(
+                segment_id=seg if seg is not None else f"<row {i}>",
+                transcript=text[i],
+                duration_s=None if dur[i] is None else float(dur[i]),
+                audio_path=str(tar_path),
+                language=extra["language"][i],
+                speaker_id=extra["speaker_id"][i],
+                domain=extra["domain"][i],
+                gender=extra["gender"][i],
+            )
+            if seg is None:
+                clip.reason, clip.detail = "missing_segment_id", f"{d / METADATA} row {i} has no segment_id"
+            elif seg in seen_ids:
+                clip.reason, clip.detail = "duplicate_segment_id", f"{seg} appears again at row {i} of {d / METADATA}"
+            else:
+                seen_ids.add(seg)
+                name = seg_to_member.get(seg) or self._member_for(seg, members)
+                m = members.get(name) if name else None
+                if m is None:
+                    clip.reason, clip.detail = "missing_audio", f"no member for {seg} in {tar_path}"
+                else:
+                    used_members.add(m.name)
+                    clip.member, clip.offset, clip.nbytes = m.name, m.offset, m.nbytes
+                    clip.expected_sha256 = member_sha.get(m.name)
+            scan.clips.append(clip)
+
+        for m in list(members.values()) + duplicate_members:
+            if m.name in used_members and m not in duplicate_members:
+                continue
+            why = ("duplicate_member", f"{m.name} appears twice in {tar_path}") if m in duplicate_members \
+                else ("orphan_member", f"{m.name} in {tar_path} has no row in {d / METADATA}")
+            scan.clips.append(RawClip(
+                segment_id=PurePosixPath(m.name).stem, transcript=None, duration_s=None,
+                audio_path=str(tar_path), member=m.name, offset=m.offset, nbytes=m.nbytes,
+                reason=why[0], detail=why[1]))
+
+        if manifest:
+            n = manifest.get("num_segments")
+            if n is not None and n != len(walk.members):
+                scan.problems.append(Problem(
+                    base.MANIFEST_COUNT_MISMATCH,
+                    f"{d / MANIFEST} says {n} segments, {tar_path} holds {len(walk.members)} members"))
+            for name, facts in (manifest.get("files") or {}).items():
+                if isinstance(facts, dict) and facts.get("sha256") and (d / name).is_file():
+                    scan.file_checksums.append((str(d / name), facts["sha256"]))
+        return scan
+
+    @staticmethod
+    def _member_for(segment_id: str, members: dict) -> str | None:
+        for suffix in (".flac", ".wav", ".opus", ".ogg", ""):
+            if segment_id + suffix in members:
+                return segment_id + suffix
+        return None
+
+    @staticmethod
+    def _manifest(d: Path, lang: str, scan: ShardScan) -> dict | None:
+        path = d / MANIFEST
+        if not path.is_file():
+            scan.problems.append(Problem(base.MANIFEST_MISSING, f"{path} is missing"))
+            return None
+        try:
+            manifest = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            scan.problems.append(Problem(base.MANIFEST_UNREADABLE, f"{path}: {e}"))
+            return None
+        if manifest.get("language") not in (None, lang):
+            scan.problems.append(Problem(
+                base.MANIFEST_LANGUAGE_MISMATCH,
+                f"{path} says language {manifest.get('language')!r}, the shard is under lang={lang}"))
+        return manifest
+
+    @staticmethod
+    def _audio_index(d: Path, members: dict, scan: ShardScan) -> dict[str, str]:
+        """segment_id -> member from audio_index.parquet, cross-checked against the tar walk."""
+        path = d / AUDIO_INDEX
+        if not path.is_file():
+            return {}
+        try:
+            idx = pq.read_table(path).to_pylist()
+        except Exception as e:
+            scan.problems.append(Problem(base.AUDIO_INDEX_MISMATCH, f"{path} unreadable ({e}); using the tar walk"))
+            return {}
+        wrong = 0
+        first = None
+        out = {}
+        for row in idx:
+            seg, name = row.get("segment_id"), row.get("member")
+            if seg is None or name is None:
+                continue
+            out[str(seg)] = name
+            m = members.get(name)
+            if m is not None and (row.get("offset"), row.get("nbytes")) != (m.offset, m.nbytes):
+                wrong += 1
+                first = first or f"{name}: index says ({row.get('offset')}, {row.get('nbytes')}), tar has ({m.offset}, {m.nbytes})"
+        if wrong:
+            scan.problems.append(Problem(
+                base.AUDIO_INDEX_MISMATCH, f"{path}: {wrong} rows disagree with the tar (using the tar); e.g. {first}"))
+        return out
+
+    @staticmethod
+    def _clips_from_manifest(scan: ShardScan, manifest: dict | None, n: int | None = None) -> None:
+        """For a failed shard: count what it was supposed to hold, so nothing vanishes from the totals."""
+        problem = scan.failed
+        names = sorted((manifest or {}).get("member_sha256", {}))
+        if names:
+            for name in names:
+                scan.clips.append(RawClip(PurePosixPath(name).stem, None, None, None, member=name,
+                                          reason=problem.code, detail=problem.detail))
+            return
+        count = n if n is not None else int((manifest or {}).get("num_segments") or 0)
+        for i in range(count):
+            scan.clips.append(RawClip(f"<clip {i}>", None, None, None, reason=problem.code, detail=problem.detail))

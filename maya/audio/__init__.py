@@ -1,0 +1,1 @@
+"""Audio access: tar header walking and the tar-offset reader."""

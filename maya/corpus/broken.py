@@ -1,0 +1,153 @@
+"""Shards with one kind of damage each, in the production layout, for QC tests and the demo.
+
+Each kind starts from a valid shard of real (eSpeak NG) speech and breaks one thing the way real
+exports break: truncated copies, garbage files, undecodable members, rows without audio and audio
+without rows, a renamed column, bad transcripts, checksum drift, odd sample rates, wrong durations,
+missing files, an awkward directory name. ``EXPECTED`` says what QC must conclude for each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from maya.corpus.demo import load_sentences, speakers_for
+from maya.espeak import synth_batch
+from maya.shard_schema import AUDIO_INDEX, AUDIO_TAR, MANIFEST, METADATA, METADATA_SCHEMA, shard_dir
+from maya.shard_writer import ShardWriter, encode_flac, sha256_file
+
+LANG = "hi"
+CLIPS = 6
+ODD_NAME = "shard (copy) #2 – ü"
+
+# kind -> (shard status, {reason: clips}, extra expectations)
+EXPECTED = {
+    "truncated_tar": ("degraded", {"missing_audio": 3}, {"problems": ["truncated_tar"]}),
+    "garbage_tar": ("failed", {"unreadable_tar": CLIPS}, {}),
+    "bad_flac": ("degraded", {"decode_error": 1}, {}),
+    "orphans": ("degraded", {"orphan_member": 1, "missing_audio": 1}, {}),
+    "missing_column": ("failed", {"missing_column": CLIPS}, {}),
+    "bad_text": ("degraded", {"empty_transcript": 2, "invalid_utf8": 1, "wrong_script": 1,
+                              "language_mismatch": 1, "duplicate_segment_id": 1}, {"repaired": {"nfc": 1}}),
+    "checksums": ("degraded", {"checksum_mismatch": 1}, {"problems": ["manifest_count_mismatch"]}),
+    "resampled": ("ok", {}, {"repaired": {"resampled": CLIPS}}),
+    "durations": ("degraded", {"duration_mismatch": 2}, {}),
+    "missing_files": ("failed", {"missing_file": CLIPS}, {}),
+    ODD_NAME: ("ok", {}, {}),
+}
+KINDS = tuple(EXPECTED)
+
+
+def _valid_shard(root: Path, shard_id: str, seed: int, rate: int = 16000, channels: int = 1) -> Path:
+    sentences = load_sentences(LANG)
+    speakers = speakers_for(LANG, 2, seed)
+    rng = np.random.default_rng([seed, KINDS.index(shard_id)])
+    picks = [(speakers[i % 2], sentences[int(rng.integers(len(sentences)))]) for i in range(CLIPS)]
+    tts_rate, speech = synth_batch([(s.text, spk.voice) for spk, s in picks])
+    from scipy.signal import resample_poly
+
+    g = np.gcd(rate, tts_rate)
+    w = ShardWriter(root, LANG, shard_id, extra_manifest={"source": "maya-broken-shards", "kind": shard_id})
+    with w:
+        for j, ((spk, sent), audio) in enumerate(zip(picks, speech)):
+            audio = resample_poly(audio, rate // g, tts_rate // g).astype(np.float32)
+            if channels == 2:
+                audio = np.stack([audio, 0.5 * audio], axis=1)
+            w.add(f"hi_{j:04d}", encode_flac(audio, rate), transcript=sent.text,
+                  duration_s=audio.shape[0] / rate, speaker_id=spk.speaker_id, domain=sent.domain,
+                  gender=spk.voice.gender, sample_rate=rate)
+    return w.dir
+
+
+def _rewrite_metadata(d: Path, rows: list[dict], schema: pa.Schema = METADATA_SCHEMA) -> None:
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), d / METADATA)
+
+
+def _manifest(d: Path) -> dict:
+    return json.loads((d / MANIFEST).read_text())
+
+
+def _write_manifest(d: Path, m: dict) -> None:
+    (d / MANIFEST).write_text(json.dumps(m, indent=1, ensure_ascii=False) + "\n")
+
+
+def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
+    """Write the shard ``kind`` (see :data:`EXPECTED`) under ``root``; returns its directory."""
+    if kind not in EXPECTED:
+        raise ValueError(f"unknown broken-shard kind {kind!r}; known: {', '.join(KINDS)}")
+    root = Path(root)
+    if kind == "resampled":
+        return _valid_shard(root, kind, seed, rate=44100, channels=2)
+    d = _valid_shard(root, kind, seed)
+    meta = pq.read_table(d / METADATA).to_pylist()
+    tar = d / AUDIO_TAR
+    if kind == "truncated_tar":
+        index = pq.read_table(d / AUDIO_INDEX).to_pylist()
+        cut = index[3]["offset"] + index[3]["nbytes"] // 2  # mid-way through the 4th member
+        os.truncate(tar, cut)
+    elif kind == "garbage_tar":
+        tar.write_bytes(np.random.default_rng(seed).integers(0, 256, 65536, dtype=np.uint8).tobytes())
+    elif kind == "bad_flac":
+        index = pq.read_table(d / AUDIO_INDEX).to_pylist()
+        row = index[2]
+        with open(tar, "r+b") as f:  # keep the FLAC magic, scramble the rest of the member
+            f.seek(row["offset"] + 4)
+            f.write(np.random.default_rng(seed).integers(0, 256, row["nbytes"] - 4, dtype=np.uint8).tobytes())
+        m = _manifest(d)
+        with open(tar, "rb") as f:
+            f.seek(row["offset"])
+            import hashlib
+
+            m["member_sha256"][row["member"]] = hashlib.sha256(f.read(row["nbytes"])).hexdigest()
+        m["files"][AUDIO_TAR]["sha256"] = sha256_file(tar)
+        _write_manifest(d, m)
+    elif kind == "orphans":
+        extra = dict(meta[0], segment_id="hi_9999", transcript=meta[0]["transcript"])
+        _rewrite_metadata(d, meta[1:] + [extra])  # hi_0000's audio has no row; hi_9999 has no audio
+    elif kind == "missing_column":
+        schema = pa.schema([f for f in METADATA_SCHEMA if f.name != "transcript"])
+        _rewrite_metadata(d, [{k: v for k, v in r.items() if k != "transcript"} for r in meta], schema)
+    elif kind == "bad_text":
+        texts = [
+            b"",  # empty
+            b"   ",  # whitespace only
+            b"\xff\xfe broken \xc3",  # not UTF-8
+            "This sentence is English in a Hindi shard.".encode(),
+            meta[4]["transcript"].encode(),  # stays valid: its language field is changed below
+            ("\u0928\u093c" + "ई दिल्ली में बारिश हुई।").encode(),  # decomposed nukta: repaired to NFC
+        ]
+        rows = []
+        for r, t in zip(meta, texts):
+            rows.append(dict(r, transcript=t))
+        rows[4]["language"] = "ta"
+        rows.append(dict(rows[5], transcript="दोहराई गई पंक्ति।".encode()))  # duplicate segment id
+        schema = pa.schema([pa.field("transcript", pa.binary()) if f.name == "transcript" else f
+                            for f in METADATA_SCHEMA])
+        _rewrite_metadata(d, rows, schema)
+    elif kind == "checksums":
+        m = _manifest(d)
+        m["num_segments"] += 2
+        first = sorted(m["member_sha256"])[1]
+        m["member_sha256"][first] = "0" * 64
+        _write_manifest(d, m)
+    elif kind == "durations":
+        for r in meta[:2]:
+            r["duration_s"] += 1.5
+        _rewrite_metadata(d, meta)
+    elif kind == "missing_files":
+        for name in (AUDIO_TAR, METADATA, AUDIO_INDEX):
+            (d / name).unlink()
+    return d
+
+
+def make_broken_corpus(root: str | Path, seed: int = 5) -> list[Path]:
+    return [make_broken_shard(root, kind, seed) for kind in KINDS]
+
+
+def broken_shard_dir(root: str | Path, kind: str) -> Path:
+    return shard_dir(root, LANG, kind)

@@ -1,0 +1,94 @@
+"""Per corpus and language manifests of kept clips: Parquet (the working format) and NeMo JSONL.
+
+Built by streaming one shard index at a time (a ParquetWriter and a JSONL file open side by side),
+so a language of 840 shards x 15,000 clips never sits in memory as Python objects.
+For tarred audio the JSONL follows NeMo's tarred-manifest convention: ``audio_filepath`` is the
+member name inside the shard's tar; ``tar_path``/``tar_offset``/``tar_nbytes`` locate its bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import soundfile as sf
+
+from maya.audio.reader import AudioRef, TarOffsetReader
+from maya.shard_schema import INDEX_SCHEMA
+
+MANIFEST_COLUMNS = [f.name for f in INDEX_SCHEMA if not f.name.startswith("qc_")]
+MANIFEST_SCHEMA = pa.schema([INDEX_SCHEMA.field(n) for n in MANIFEST_COLUMNS])
+
+
+def kept_rows(index: pa.Table) -> pa.Table:
+    return index.filter(pc.is_null(index.column("qc_reason"))).select(MANIFEST_COLUMNS)
+
+
+def nemo_entry(row: dict, taskname: str = "asr") -> dict:
+    """One NeMo manifest line for a manifest row."""
+    tarred = row["member"] is not None
+    entry = {
+        "audio_filepath": row["member"] if tarred else row["audio_path"],
+        "duration": round(row["decoded_duration_s"] or row["duration_s"], 4),
+        "text": row["transcript"],
+        "lang": row["language"],
+        "taskname": taskname,
+        "source_lang": row["language"],
+        "target_lang": row["language"],
+        "pnc": "yes",
+        "segment_id": row["segment_id"],
+        "corpus": row["corpus"],
+        "shard_id": row["shard_id"],
+        "speaker": row["speaker_id"],
+    }
+    if tarred:
+        entry.update(tar_path=row["audio_path"], tar_offset=row["offset"], tar_nbytes=row["nbytes"])
+    return entry
+
+
+def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, out_jsonl: str | Path) -> dict:
+    """Stream kept clips from shard indexes into a Parquet and a NeMo JSONL manifest."""
+    out_parquet, out_jsonl = Path(out_parquet), Path(out_jsonl)
+    out_parquet.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    seconds = 0.0
+    with pq.ParquetWriter(out_parquet, MANIFEST_SCHEMA) as writer, open(out_jsonl, "w", encoding="utf-8") as jf:
+        for path in index_paths:
+            kept = kept_rows(pq.read_table(path))
+            if kept.num_rows == 0:
+                continue
+            writer.write_table(kept)
+            for row in kept.to_pylist():
+                entry = nemo_entry(row)
+                seconds += entry["duration"]
+                jf.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            n += kept.num_rows
+    return {"clips": n, "hours": round(seconds / 3600, 4)}
+
+
+def materialise_flac(rows: Iterable[dict], out_dir: str | Path, sample_rate: int = 16000) -> list[dict]:
+    """Write clips as 16 kHz mono FLAC files (for stock NeMo tools that read files); returns
+    NeMo entries pointing at them. For small sets only (validation, test)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reader = TarOffsetReader(sample_rate)
+    entries = []
+    for row in rows:
+        ref = AudioRef(row["audio_path"], row["offset"] or 0, row["nbytes"], row["member"] or "")
+        audio = reader.read(ref)
+        dest = out_dir / f"{row['segment_id']}.flac"
+        buf = io.BytesIO()
+        sf.write(buf, audio, sample_rate, format="FLAC", subtype="PCM_16")
+        dest.write_bytes(buf.getvalue())
+        entry = nemo_entry(row)
+        for k in ("tar_path", "tar_offset", "tar_nbytes"):
+            entry.pop(k, None)
+        entry.update(audio_filepath=str(dest), duration=round(len(audio) / sample_rate, 4))
+        entries.append(entry)
+    reader.close()
+    return entries

@@ -1,0 +1,1 @@
+"""Text facts and normalisation shared by QC, tokenizers and evaluation."""

@@ -1,0 +1,81 @@
+# Data plane: per-shard offset index + QC (one job per shard), the QC summary, manifests.
+
+
+rule index_shard:
+    """Offset index, QC report and quarantined rows of one shard. Succeeds on a broken shard
+    (the report says why it failed), so one bad shard never stops the other 3,550."""
+    input:
+        shard_index_inputs,
+    output:
+        index="results/index/{corpus}/{lang}/{shard}.parquet",
+        report="results/qc/{corpus}/{lang}/{shard}.json",
+        quarantine="results/qc/{corpus}/{lang}/{shard}.quarantine.parquet",
+    params:
+        root=lambda w: CORPORA[w.corpus]["root"],
+        format=lambda w: CORPORA[w.corpus]["format"],
+        columns=lambda w: json.dumps(CORPORA[w.corpus].get("columns") or {}, sort_keys=True),
+        decode="--decode" if config["qc"]["decode"] else "--no-decode",
+        checksums="--checksums" if config["qc"]["checksums"] else "--no-checksums",
+        duration_tolerance_s=config["qc"]["duration_tolerance_s"],
+        min_script_fraction=config["qc"]["min_script_fraction"],
+        sample_rate=config["data"]["sample_rate"],
+        stamp=shard_stamp,
+        code=code("index_shard.py"),
+    log:
+        "logs/index_shard/{corpus}/{lang}/{shard}.log",
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step index_shard --corpus {wildcards.corpus} --format {params.format}"
+        " --root {params.root:q} --lang {wildcards.lang} --shard {wildcards.shard:q}"
+        " --columns-json {params.columns:q} {params.decode} {params.checksums}"
+        " --duration-tolerance-s {params.duration_tolerance_s}"
+        " --min-script-fraction {params.min_script_fraction} --sample-rate {params.sample_rate}"
+        " --index {output.index:q} --report {output.report:q} --quarantine {output.quarantine:q}"
+        " > {log:q} 2>&1"
+
+
+rule qc_summary:
+    """Per corpus and language: shards ok/failed, clips in/kept/quarantined by reason, hours.
+    Fails (naming the corpus) when a corpus exceeds its failure limits."""
+    input:
+        all_qc_reports,
+    output:
+        "results/qc/summary.json",
+    params:
+        listings=lambda w: [f"{c}={checkpoints.list_shards.get(corpus=c).output[0]}" for c in CORPORA],
+        limits=lambda w: json.dumps(qc_limits(), sort_keys=True),
+        code=code("qc_summary.py"),
+    log:
+        "logs/qc_summary.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step qc_summary --listing {params.listings:q} --limits-json {params.limits:q}"
+        " --qc-dir results/qc --output {output:q} > {log:q} 2>&1"
+
+
+rule build_manifest:
+    """Kept clips of one corpus and language as Parquet and NeMo JSONL. Waits for the QC summary,
+    so nothing downstream runs when a corpus is over its failure limits."""
+    input:
+        indexes=language_indexes,
+        summary="results/qc/summary.json",
+    output:
+        parquet="results/manifests/{corpus}/{lang}.parquet",
+        jsonl="results/manifests/{corpus}/{lang}.jsonl",
+    params:
+        # Not an input: the listing is rewritten whenever any shard of the corpus changes, and
+        # that must not rebuild every language's manifest.
+        listing=lambda w: checkpoints.list_shards.get(corpus=w.corpus).output[0],
+        code=code("build_manifest.py"),
+    log:
+        "logs/build_manifest/{corpus}/{lang}.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step build_manifest --listing {params.listing:q} --lang {wildcards.lang}"
+        " --index-dir results/index/{wildcards.corpus} --parquet {output.parquet:q}"
+        " --jsonl {output.jsonl:q} > {log:q} 2>&1"
