@@ -17,5 +17,6 @@ include: "rules/data.smk"
 
 rule all:
     input:
+        LISTINGS,
         final_targets,
     default_target: True

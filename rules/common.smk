@@ -1,4 +1,5 @@
 # Shared helpers: config validation, corpus lookup, input functions, code fingerprints.
+import functools
 import json
 import re
 import shlex
@@ -8,14 +9,16 @@ from pathlib import Path
 # Import the repo's own maya/ (not a copy installed elsewhere) at DAG time and in every job.
 sys.path.insert(0, workflow.basedir)
 
-from snakemake.exceptions import IncompleteCheckpointException
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from maya.config import SCHEMA_PATH
 from maya.adapters import adapter_for
 from maya.corpus.broken import KINDS as BROKEN_KINDS
 from maya.corpus.broken import LANG as BROKEN_LANG
-from maya.corpus.listing import listing_digest, read_listing
+from maya.corpus.catalog import corpus_shards
+from maya.corpus.listing import listing_digest
+from maya.errors import MayaError
 from maya.fingerprint import code_fingerprint
 from maya.shard_schema import LANGUAGES, SHARD_FILES
 
@@ -72,45 +75,40 @@ def demo_shard_ids():
 
 
 def synthesised_shards(wildcards):
-    """What a synthesised corpus' shard listing waits for (nothing for corpora on disk)."""
+    """What a synthesised corpus' shard listing waits for (nothing for corpora on disk).
+    ancient(): the listing needs the shards to exist; a change inside one is for its index job."""
     corpus = wildcards.corpus
     if corpus in DEMO_CORPORA:
-        return [
+        paths = [
             f"results/corpus/{corpus}/lang={lang}/{shard}/manifest.json"
             for lang in corpus_languages(corpus)
             for shard in demo_shard_ids()
         ]
-    if corpus in BROKEN_CORPORA:
-        return [f"results/corpus/{corpus}/lang={lang}/{kind}" for lang in corpus_languages(corpus) for kind in BROKEN_KINDS]
-    return []
+    elif corpus in BROKEN_CORPORA:
+        paths = [f"results/corpus/{corpus}/lang={lang}/{kind}" for lang in corpus_languages(corpus) for kind in BROKEN_KINDS]
+    else:
+        paths = []
+    return [ancient(p) for p in paths]
 
 
-def corpus_listing_fingerprint(wildcards):
-    c = CORPORA[wildcards.corpus]
-    if c.get("synthesise"):
-        return "synthesised"
-    try:
-        shards = adapter_for(c["format"]).discover(c["root"], corpus_languages(wildcards.corpus))
-    except Exception:  # not there (yet): the listing job will say so clearly
-        return "missing"
-    return listing_digest(shards)
-
-
+@functools.cache
 def shards_of(corpus):
-    """(lang, shard_id) pairs of a corpus, read from its shard listing (a checkpoint)."""
-    return read_listing(checkpoints.list_shards.get(corpus=corpus).output[0])
+    """(lang, shard_id) pairs of a corpus, decided at DAG time (see maya/corpus/catalog.py)."""
+    c = CORPORA[corpus]
+    try:
+        return corpus_shards(c, corpus_languages(corpus), config["demo_corpus"]["shards_per_language"])
+    except MayaError as e:
+        # E.g. `-n --profile h200` on a machine without the production corpus: plan the rest,
+        # and let list_shards fail with this message if someone really runs it.
+        logger.warning(f"corpus {corpus!r}: {e}; its per-shard jobs are not in this plan")
+        return []
 
 
-def pending_listings():
-    """Listings not yet made. An input function that needs several corpora returns these first,
-    so all listings are planned in one pass instead of one checkpoint round per corpus."""
-    pending = []
-    for corpus in CORPORA:
-        try:
-            checkpoints.list_shards.get(corpus=corpus)
-        except IncompleteCheckpointException:
-            pending.append(f"results/shards/{corpus}.tsv")
-    return pending
+def corpus_listing_digest(wildcards):
+    return listing_digest(shards_of(wildcards.corpus))
+
+
+LISTINGS = [f"results/shards/{corpus}.tsv" for corpus in CORPORA]
 
 
 def shard_index_inputs(wildcards):
@@ -142,8 +140,6 @@ def qc_limits():
 
 
 def all_qc_reports(wildcards):
-    if pending := pending_listings():
-        return pending
     return [
         f"results/qc/{corpus}/{lang}/{shard}.json" for corpus in CORPORA for lang, shard in shards_of(corpus)
     ]
@@ -167,6 +163,4 @@ def manifest_targets():
 
 
 def final_targets(wildcards):
-    if pending := pending_listings():
-        return pending
     return ["results/qc/summary.json", *manifest_targets()]

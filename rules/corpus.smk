@@ -38,7 +38,6 @@ rule synthesise_broken_shard:
         directory("results/corpus/{corpus}/lang={lang}/{shard}"),
     params:
         corpus_root=lambda w: CORPORA[w.corpus]["root"],
-        seed=config["demo_corpus"]["seed"],
         code=code("synthesise_broken_shard.py"),
     log:
         "logs/synthesise_broken_shard/{corpus}/{lang}/{shard}.log",
@@ -50,26 +49,27 @@ rule synthesise_broken_shard:
         "../envs/maya.yaml"
     shell:
         "maya_step synthesise_broken_shard --root {params.corpus_root:q} --kind {wildcards.shard:q}"
-        " --seed {params.seed} > {log:q} 2>&1"
+        " > {log:q} 2>&1"
 
 
-checkpoint list_shards:
-    """Every shard of a corpus as (lang, shard_id). A checkpoint: shards are known only once
-    the corpus exists, which lets `-n` plan on a machine that does not hold the corpus."""
+rule list_shards:
+    """Every shard of a corpus as (lang, shard_id): the record of what the per-shard jobs are."""
     input:
         synthesised_shards,
     output:
         "results/shards/{corpus}.tsv",
     params:
-        root=lambda w: CORPORA[w.corpus]["root"],
-        format=lambda w: CORPORA[w.corpus]["format"],
+        corpus=lambda w: json.dumps(CORPORA[w.corpus], sort_keys=True),
         languages=lambda w: corpus_languages(w.corpus),
-        listing=corpus_listing_fingerprint,
+        shards_per_language=lambda w: (
+            config["demo_corpus"]["shards_per_language"] if w.corpus in DEMO_CORPORA else 0
+        ),
+        listing=corpus_listing_digest,
         code=code("list_shards.py"),
     log:
         "logs/list_shards/{corpus}.log",
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step list_shards --root {params.root:q} --format {params.format}"
-        " --languages {params.languages} --output {output:q} > {log:q} 2>&1"
+        "maya_step list_shards --corpus-json {params.corpus:q} --languages {params.languages}"
+        " --shards-per-language {params.shards_per_language} --output {output:q} > {log:q} 2>&1"

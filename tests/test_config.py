@@ -17,7 +17,8 @@ def load(name):
 def test_demo_config_is_valid_and_gets_defaults():
     cfg = validate_config(load("config.yaml"))
     assert cfg["data"]["bucket_edges_s"] == [0, 4, 8, 12, 16, 20]
-    assert cfg["corpora"][0]["synthesise"] is True
+    assert [c["synthesise"] for c in cfg["corpora"]] == ["demo", "broken"]
+    assert cfg["qc"]["decode"] is True and cfg["qc"]["max_failed_shard_fraction"] == 0.05
     assert cfg["stage1"]["trainer"]["accelerator"] == "cpu"
 
 
@@ -41,6 +42,7 @@ def test_prod_overlay_carries_the_seed_numbers():
         {"name": "final_export", "format": "final_export",
          "root": "/root/sft_data/final-export/production/shards", "synthesise": False, "columns": {}}
     ]
+    assert cfg["qc"]["max_failed_shard_fraction"] == 0.05 and cfg["qc"]["decode"] is True
     assert len(cfg["languages"]) == 12
 
 

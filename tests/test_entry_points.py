@@ -1,5 +1,6 @@
 """Every entry point has a --help, and input problems end in one readable line."""
 
+import json
 import subprocess
 import sys
 
@@ -19,8 +20,9 @@ def test_help(script):
 
 
 def test_missing_corpus_root_is_one_clear_line(tmp_path):
+    corpus = json.dumps({"name": "prod", "format": "final_export", "root": str(tmp_path / "nope")})
     proc = subprocess.run(
-        [sys.executable, str(REPO / "workflow_scripts/list_shards.py"), "--root", str(tmp_path / "nope"),
+        [sys.executable, str(REPO / "workflow_scripts/list_shards.py"), "--corpus-json", corpus,
          "--languages", "hi", "--output", str(tmp_path / "x.tsv")],
         capture_output=True, text=True, env={"PYTHONPATH": str(REPO)},
     )

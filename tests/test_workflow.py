@@ -1,67 +1,126 @@
-"""Snakemake end to end on a tiny demo corpus: outputs, reruns, profiles, lint.
+"""Snakemake end to end on a tiny corpus (3 demo languages + the broken-shard corpus).
 
 Rerun rules: after a full run nothing is to be done; changing one shard reruns that shard's chain
 and the aggregates that read it; a setting reruns only the rules that use it; a change in maya/
 code reruns only the rules whose entry points import it.
 """
 
+import json
 import os
+import re
 import time
+from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 
+from maya.corpus.broken import EXPECTED, KINDS, ODD_NAME
 from tests.helpers import TINY_CONFIG, copy_repo, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 TINY = ("--configfile", "tiny.yaml")
+N_INDEX = len(TINY_CONFIG["languages"]) + len(KINDS)  # 1 demo shard per language + broken shards
+N_MANIFEST = len(TINY_CONFIG["languages"]) + 1  # demo languages + broken/hi
 
 
-def test_full_run_writes_every_shard_and_listing(tiny_run):
-    listing = (tiny_run / "results/shards/demo.tsv").read_text().splitlines()
-    assert listing == ["lang\tshard_id", "en\tshard_00000", "hi\tshard_00000", "ta\tshard_00000"]
-    for lang in TINY_CONFIG["languages"]:
-        shard = tiny_run / f"results/corpus/demo/lang={lang}/shard_00000"
-        assert (shard / "audio.tar").stat().st_size > 0
-        assert (tiny_run / f"logs/synthesise_demo_shard/demo/{lang}/shard_00000.log").exists()
+def ran(repo, *args):
+    """Run Snakemake; rule -> number of jobs that actually ran."""
+    out = snakemake(repo, "--cores", "2", *TINY, *args)
+    return dict(Counter(re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", out.stdout + out.stderr)))
+
+
+def test_full_run_outputs_reconcile(tiny_run):
+    assert (tiny_run / "results/shards/demo.tsv").read_text().splitlines() == [
+        "lang\tshard_id", "en\tshard_00000", "hi\tshard_00000", "ta\tshard_00000"]
+    summary = json.loads((tiny_run / "results/qc/summary.json").read_text())
+    t = summary["total"]
+    assert t["clips_in"] == t["clips_kept"] + sum(t["quarantined_by_reason"].values())
+    demo = summary["corpora"]["demo"]["total"]
+    assert demo["shards_ok"] == 3 and demo["clips_kept"] == demo["clips_in"] == 12
+    broken = summary["corpora"]["broken"]["total"]
+    expected = Counter()
+    for _, by_reason, _ in EXPECTED.values():
+        expected.update(by_reason)
+    assert broken["quarantined_by_reason"] == dict(sorted(expected.items()))
+    assert broken["shards_failed"] == sum(s == "failed" for s, _, _ in EXPECTED.values())
+    assert summary["violations"] == []
+    # Manifests hold exactly the kept clips, in both formats.
+    for corpus, lang in [("demo", "en"), ("demo", "hi"), ("demo", "ta"), ("broken", "hi")]:
+        kept = summary["corpora"][corpus]["languages"][lang]["clips_kept"]
+        assert pq.read_metadata(tiny_run / f"results/manifests/{corpus}/{lang}.parquet").num_rows == kept
+        lines = (tiny_run / f"results/manifests/{corpus}/{lang}.jsonl").read_text().splitlines()
+        assert len(lines) == kept
+        entry = json.loads(lines[0])
+        assert {"audio_filepath", "duration", "text", "lang", "taskname", "source_lang", "target_lang",
+                "tar_path", "tar_offset", "tar_nbytes", "shard_id"} <= set(entry)
+    # The shard with an awkward directory name went through like any other.
+    assert json.loads((tiny_run / f"results/qc/broken/hi/{ODD_NAME}.json").read_text())["clips_kept"] == 6
+    assert (tiny_run / "logs/index_shard/broken/hi/garbage_tar.log").read_text().count("unreadable_tar")
 
 
 def test_nothing_to_do_after_a_full_run(tiny_copy):
     assert planned_jobs(tiny_copy, *TINY) == {}
 
 
-def test_changed_shard_reruns_only_what_reads_it(tiny_copy):
+def test_changed_shard_reruns_only_its_chain(tiny_copy):
     manifest = tiny_copy / "results/corpus/demo/lang=hi/shard_00000/manifest.json"
     # A touch alone is not a change: Snakemake 9 checksums small files before trusting mtimes.
     later = time.time() + 5
     os.utime(manifest, (later, later))
     assert planned_jobs(tiny_copy, *TINY) == {}
     manifest.write_text(manifest.read_text() + "\n")
-    assert planned_jobs(tiny_copy, *TINY) == {"list_shards": 1, "all": 1}
-
-
-def test_adding_shards_does_not_rerun_existing_ones(tiny_copy):
-    cfg = {**TINY_CONFIG, "demo_corpus": {**TINY_CONFIG["demo_corpus"], "shards_per_language": 2}}
-    write_config(tiny_copy / "tiny.yaml", cfg)
-    assert planned_jobs(tiny_copy, *TINY) == {"synthesise_demo_shard": 3, "list_shards": 1, "all": 1}
-
-
-def test_setting_reruns_only_rules_that_use_it(tiny_copy):
-    cfg = {**TINY_CONFIG, "demo_corpus": {**TINY_CONFIG["demo_corpus"], "seed": 99}}
-    write_config(tiny_copy / "tiny.yaml", cfg)
-    assert planned_jobs(tiny_copy, *TINY) == {"synthesise_demo_shard": 3, "list_shards": 1, "all": 1}
-    # Training and evaluation settings touch nothing in the data stages.
-    cfg = {**TINY_CONFIG, "stage1": {"optim": {"head_lr": 0.5}}, "eval": {"bootstrap_samples": 3}}
-    write_config(tiny_copy / "tiny.yaml", cfg)
+    expected = {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, "all": 1}
+    assert planned_jobs(tiny_copy, *TINY) == expected
+    assert ran(tiny_copy) == expected
     assert planned_jobs(tiny_copy, *TINY) == {}
 
 
+def test_adding_shards_leaves_existing_ones_alone(tiny_copy):
+    old = tiny_copy / "results/index/demo/hi/shard_00000.parquet"
+    before = old.stat().st_mtime_ns
+    cfg = {**TINY_CONFIG, "demo_corpus": {**TINY_CONFIG["demo_corpus"], "shards_per_language": 2}}
+    write_config(tiny_copy / "tiny.yaml", cfg)
+    n = len(TINY_CONFIG["languages"])
+    assert ran(tiny_copy) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n,
+                              "qc_summary": 1, "build_manifest": n, "all": 1}
+    assert old.stat().st_mtime_ns == before
+
+
+def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
+    def plan(overrides):
+        write_config(tiny_copy / "tiny.yaml", {**TINY_CONFIG, **overrides})
+        return planned_jobs(tiny_copy, *TINY)
+
+    assert plan({"qc": {"duration_tolerance_s": 0.2}}) == {
+        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, "all": 1}
+    assert plan({"qc": {"max_failed_shard_fraction": 0.2}}) == {"qc_summary": 1, "all": 1}
+    assert plan({"demo_corpus": {**TINY_CONFIG["demo_corpus"], "seed": 99}}) == {
+        "synthesise_demo_shard": 3, "index_shard": 3, "qc_summary": 1, "build_manifest": 3, "all": 1}
+    # Training and evaluation settings touch nothing in the data stages.
+    assert plan({"stage1": {"optim": {"head_lr": 0.5}}, "eval": {"bootstrap_samples": 3}}) == {}
+
+
 def test_library_code_change_reruns_the_rules_that_import_it(tiny_copy):
-    with open(tiny_copy / "maya/corpus/listing.py", "a") as f:
-        f.write("\n# a change in shard discovery\n")
-    assert planned_jobs(tiny_copy, *TINY) == {"list_shards": 1, "all": 1}
-    with open(tiny_copy / "maya/espeak.py", "a") as f:
-        f.write("\n# a change in synthesis\n")
-    assert planned_jobs(tiny_copy, *TINY) == {"synthesise_demo_shard": 3, "list_shards": 1, "all": 1}
+    with open(tiny_copy / "maya/manifests.py", "a") as f:
+        f.write("\n# a change in manifest building\n")
+    assert planned_jobs(tiny_copy, *TINY) == {"build_manifest": N_MANIFEST, "all": 1}
+    with open(tiny_copy / "maya/qc.py", "a") as f:
+        f.write("\n# a change in QC\n")
+    assert planned_jobs(tiny_copy, *TINY) == {
+        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, "all": 1}
+
+
+def test_exceeding_qc_limits_stops_with_a_clear_error(tiny_copy):
+    cfg = {**TINY_CONFIG, "corpora": [
+        {"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"},
+        {"name": "broken", "format": "final_export", "root": "results/corpus/broken", "synthesise": "broken",
+         "languages": ["hi"], "max_failed_shard_fraction": 0.1}]}
+    write_config(tiny_copy / "tiny.yaml", cfg)
+    proc = snakemake(tiny_copy, "--cores", "2", *TINY, check=False)
+    assert proc.returncode != 0
+    log = (tiny_copy / "logs/qc_summary.log").read_text()
+    assert "corpus 'broken': 3 of 11 shards failed (limit 10%)" in log
+    assert not (tiny_copy / "results/qc/summary.json").exists()
 
 
 @pytest.mark.parametrize("profile", ["h200", "slurm"])

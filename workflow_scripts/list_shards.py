@@ -1,12 +1,14 @@
-"""List every shard of a corpus as a TSV (lang, shard_id).
+"""Record the shards of one corpus as a TSV (lang, shard_id).
 
-For the final_export layout only directory names are read; whether a shard's files are usable is
-decided by QC. Other formats (ljspeech, nemo_manifest) list their pseudo-shards.
+The same function decides the shard set for the workflow's DAG, so this file is exactly what
+the per-shard jobs were planned from. For corpora on disk only directory names are read; whether
+a shard's files are usable is QC's job.
 """
 
+import json
 import logging
 
-from maya.adapters import adapter_for
+from maya.corpus.catalog import corpus_shards
 from maya.corpus.listing import write_listing
 from maya.entry import parser, run
 
@@ -14,22 +16,23 @@ log = logging.getLogger("list_shards")
 
 
 def main(args):
-    shards = adapter_for(args.format).discover(args.root, args.languages)
+    corpus = json.loads(args.corpus_json)
+    shards = corpus_shards(corpus, args.languages, args.shards_per_language)
     n = write_listing(args.output, shards)
     per_lang = {}
     for lang, _ in shards:
         per_lang[lang] = per_lang.get(lang, 0) + 1
-    log.info("%d shards under %s: %s", n, args.root, per_lang)
+    log.info("%s: %d shards under %s: %s", corpus["name"], n, corpus["root"], per_lang)
     missing = [lang for lang in args.languages if lang not in per_lang]
     if missing:
-        log.warning("no shards for languages %s under %s", missing, args.root)
+        log.warning("no shards for languages %s under %s", missing, corpus["root"])
 
 
 def build_parser():
     p = parser(__doc__)
-    p.add_argument("--root", required=True, help="corpus root (holds the lang=xx/ folders)")
-    p.add_argument("--format", default="final_export", help="corpus format")
+    p.add_argument("--corpus-json", required=True, help="the corpus' config entry as JSON")
     p.add_argument("--languages", nargs="+", required=True, help="language codes to list")
+    p.add_argument("--shards-per-language", type=int, default=0, help="demo corpus size")
     p.add_argument("--output", required=True, help="TSV to write")
     return p
 

@@ -95,9 +95,10 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
     elif kind == "bad_flac":
         index = pq.read_table(d / AUDIO_INDEX).to_pylist()
         row = index[2]
-        with open(tar, "r+b") as f:  # keep the FLAC magic, scramble the rest of the member
-            f.seek(row["offset"] + 4)
-            f.write(np.random.default_rng(seed).integers(0, 256, row["nbytes"] - 4, dtype=np.uint8).tobytes())
+        half = row["nbytes"] // 2
+        with open(tar, "r+b") as f:  # headers intact, second half of the frames scrambled
+            f.seek(row["offset"] + half)
+            f.write(np.random.default_rng(seed).integers(0, 256, row["nbytes"] - half, dtype=np.uint8).tobytes())
         m = _manifest(d)
         with open(tar, "rb") as f:
             f.seek(row["offset"])
