@@ -46,6 +46,7 @@ for _c in CORPORA.values():
             f"'results/corpus/{_c['name']}' (got {_c['root']!r})"
         )
 
+ADAPTERS = {c["format"]: adapter_for(c["format"]) for c in CORPORA.values()}
 DEMO_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "demo"]
 BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broken"]
 
@@ -114,19 +115,33 @@ LISTINGS = [f"results/shards/{corpus}.tsv" for corpus in CORPORA]
 def shard_index_inputs(wildcards):
     """The files whose change must re-index one shard; only files that exist (a shard missing
     files is QC's finding, not a reason to stop the whole DAG)."""
-    c = CORPORA[wildcards.corpus]
+    return _shard_inputs(wildcards.corpus, wildcards.lang, wildcards.shard)
+
+
+# Snakemake evaluates input functions and params more than once per job; at 3,551 shards the
+# stat calls behind them are worth caching.
+@functools.cache
+def _shard_inputs(corpus, lang, shard):
+    c = CORPORA[corpus]
     if c.get("synthesise") == "demo":
-        return multiext(f"results/corpus/{wildcards.corpus}/lang={wildcards.lang}/{wildcards.shard}/", *SHARD_FILES)
+        return [f"results/corpus/{corpus}/lang={lang}/{shard}/{name}" for name in SHARD_FILES]
     if c.get("synthesise") == "broken":
-        return [f"results/corpus/{wildcards.corpus}/lang={wildcards.lang}/{wildcards.shard}"]
-    return adapter_for(c["format"]).shard_inputs(c["root"], wildcards.lang, wildcards.shard)
+        return [f"results/corpus/{corpus}/lang={lang}/{shard}"]
+    return ADAPTERS[c["format"]].shard_inputs(c["root"], lang, shard)
 
 
-def shard_stamp(wildcards):
-    c = CORPORA[wildcards.corpus]
-    if c.get("synthesise"):
-        return "synthesised"
-    return adapter_for(c["format"]).shard_stamp(c["root"], wildcards.lang, wildcards.shard)
+def shard_params(wildcards):
+    """Where a shard lives and how to read it, plus a stat stamp of its companion files (a
+    changed manifest.json or audio_index.parquet reruns the shard without being a declared input)."""
+    return _shard_params(wildcards.corpus, wildcards.lang, wildcards.shard)
+
+
+@functools.cache
+def _shard_params(corpus, lang, shard):
+    c = CORPORA[corpus]
+    stamp = "synthesised" if c.get("synthesise") else ADAPTERS[c["format"]].shard_stamp(c["root"], lang, shard)
+    return {"root": c["root"], "format": c["format"], "stamp": stamp,
+            "columns": json.dumps(c.get("columns") or {}, sort_keys=True)}
 
 
 def qc_limits():

@@ -82,3 +82,24 @@ def test_reads_only_headers(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "pread", lambda fd, n, off: sizes.append(n) or real(fd, n, off))
     walk_tar(path)
     assert sizes and set(sizes) == {512}
+
+
+def test_claimed_layout_verification_matches_the_walk_and_rejects_bad_claims(tmp_path):
+    from maya.audio.tar_walk import verify_claimed_layout
+
+    path = make_tar(tmp_path / "t.tar", tarfile.GNU_FORMAT, NAMES[:3], with_dir=False, with_link=False)
+    walk = walk_tar(path)
+    offsets = [m.offset for m in walk.members]
+    fast = verify_claimed_layout(path, offsets[::-1])  # any order
+    assert fast is not None and fast.members == walk.members
+    assert verify_claimed_layout(path, offsets[:-1]) is None  # a member missing from the claim
+    assert verify_claimed_layout(path, [offsets[0], offsets[1] + 512, offsets[2]]) is None
+    assert verify_claimed_layout(path, []) is None
+    # Long names need the sequential walk: the fast path declines rather than guesses.
+    long_path = make_tar(tmp_path / "l.tar", tarfile.GNU_FORMAT, [LONG], with_dir=False, with_link=False)
+    assert verify_claimed_layout(long_path, [m.offset for m in walk_tar(long_path).members]) is None
+    # A corrupted header byte fails the checksum.
+    raw = bytearray(path.read_bytes())
+    raw[offsets[1] - 512 + 5] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert verify_claimed_layout(path, offsets) is None

@@ -8,6 +8,7 @@ code reruns only the rules whose entry points import it.
 import json
 import os
 import re
+import shutil
 import time
 from collections import Counter
 
@@ -143,3 +144,27 @@ def test_rulegraph_and_dag_render(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     assert "digraph" in snakemake(repo, "--rulegraph").stdout
     assert "digraph" in snakemake(repo, "--dag").stdout
+
+
+def test_on_disk_corpus_reruns_a_shard_whose_companion_file_changed(tiny_run, tmp_path):
+    """A final_export corpus outside results/: only audio.tar is a declared input; an edit to
+    metadata.parquet (or manifest.json) reruns that shard through the stat stamp."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_run / "results/corpus/demo", corpus)
+    repo = copy_repo(tmp_path / "repo")
+    cfg = {"languages": ["en", "hi", "ta"],
+           "corpora": [{"name": "ext", "format": "final_export", "root": str(corpus)}]}
+    write_config(repo / "tiny.yaml", cfg)
+    snakemake(repo, "--cores", "2", *TINY)
+    assert planned_jobs(repo, *TINY) == {}
+    meta = corpus / "lang=ta/shard_00000/metadata.parquet"
+    table = pq.read_table(meta)
+    pq.write_table(table.slice(1), meta)  # one row fewer: that clip becomes an orphan member
+    assert planned_jobs(repo, *TINY) == {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, "all": 1}
+    ran(repo)
+    report = json.loads((repo / "results/qc/ext/ta/shard_00000.json").read_text())
+    assert report["quarantined_by_reason"] == {"orphan_member": 1}
+    # A new shard directory appearing on disk is picked up by the listing.
+    shutil.copytree(corpus / "lang=ta/shard_00000", corpus / "lang=ta/shard_00007")
+    assert planned_jobs(repo, *TINY) == {"list_shards": 1, "index_shard": 1, "qc_summary": 1,
+                                         "build_manifest": 1, "all": 1}

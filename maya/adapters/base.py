@@ -34,7 +34,7 @@ class Problem:
     fatal: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class RawClip:
     """One clip as found on disk, before any judgement."""
 
@@ -53,7 +53,6 @@ class RawClip:
     # Reason the format itself already knows this clip cannot be used (missing audio, ...).
     reason: str | None = None
     detail: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,9 +91,10 @@ def stat_stamp(paths: Sequence[str | Path]) -> str:
     """'name:size:mtime_ns' of each path that exists, '-' for missing ones; cheap at DAG time."""
     parts = []
     for p in paths:
+        name = os.path.basename(p)
         try:
             st = os.stat(p)
-            parts.append(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns}")
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
         except OSError:
-            parts.append(f"{Path(p).name}:-")
+            parts.append(f"{name}:-")
     return ";".join(parts)

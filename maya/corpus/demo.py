@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from maya.espeak import FEMALE_VARIANTS, MALE_VARIANTS, Voice, synth_batch
@@ -94,6 +93,7 @@ def synthesise_shard(
         for _ in range(clips_per_shard)
     ]
     tts_rate, speech = synth_batch([(sent.text, spk.voice) for spk, sent in picks])
+    from scipy.signal import resample_poly  # 0.7 s to import: not at DAG-build time
     g = np.gcd(sample_rate, tts_rate)
     up, down = sample_rate // g, tts_rate // g
     writer = ShardWriter(Path(root), lang, sid, extra_manifest={"source": "maya-demo-espeak-ng", "seed": seed})

@@ -1,0 +1,311 @@
+"""Data-plane benchmarks: `make bench` (or `python -m benchmarks --help`).
+
+1. Index build on a 15,000-clip shard: our tar header walk (+ metadata join) vs GNU `tar -tvf`.
+2. Random-order read + decode: TarOffsetReader vs decoding the same bytes already in memory, and
+   vs tarfile.extractfile. Page cache is warm for all three (the shard is read once beforehand).
+3. Peak RSS of indexing + QC of that shard (the index_shard entry point, in a child process).
+4. `snakemake -n` at 3,551 shards (the build guide's per-language counts) vs a bare Snakefile
+   with the same per-shard jobs and one aggregate.
+Prints one table with the ratios against each goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from maya.adapters import adapter_for  # noqa: E402
+from maya.audio.reader import AudioRef, TarOffsetReader, decode_bytes  # noqa: E402
+from maya.audio.tar_walk import walk_tar  # noqa: E402
+from maya.shard_writer import ShardWriter, encode_flac  # noqa: E402
+
+# Build guide 2.3: shards per language in the final-export corpus (3,551 in all).
+PROD_SHARDS = {"en": 840, "hi": 475, "te": 400, "ml": 372, "pa": 343, "ta": 312, "kn": 200,
+               "gu": 186, "bn": 158, "mr": 148, "or": 78, "as": 39}
+
+
+def make_big_shard(root: Path, clips: int, seed: int = 0) -> Path:
+    """A shard of `clips` short FLAC clips (0.5-2 s of tone + noise), like the real ~15,000."""
+    d = root / "lang=hi" / "bench_shard"
+    if (d / "manifest.json").exists() and json.loads((d / "manifest.json").read_text())["num_segments"] == clips:
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    rng = np.random.default_rng(seed)
+    with ShardWriter(root, "hi", "bench_shard") as w:
+        for i in range(clips):
+            n = int(rng.uniform(0.5, 2.0) * 16000)
+            t = np.arange(n) / 16000
+            audio = (0.2 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.02 * rng.standard_normal(n))
+            w.add(f"clip_{i:06d}", encode_flac(audio.astype(np.float32), 16000), transcript="नमस्ते दुनिया",
+                  duration_s=n / 16000, speaker_id=f"s{i % 50}", sample_rate=16000)
+    return d
+
+
+def timed(fn, repeat: int = 3):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def evict(path: Path) -> None:
+    """Drop the file's pages from the page cache (no root needed): a cold-cache run."""
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+
+
+def bench_index(shard: Path, rows: list):
+    tar = shard / "audio.tar"
+    n = len(walk_tar(tar).members)
+
+    def scan():
+        return adapter_for("final_export").scan("b", str(shard.parents[1]), "hi", shard.name)
+
+    def gnu_tar():
+        subprocess.run(["tar", "-tvf", str(tar)], check=True, stdout=subprocess.DEVNULL)
+
+    for cache in ("warm", "cold"):
+        prep = (lambda: None) if cache == "warm" else (lambda: evict(tar))
+
+        def run(fn):
+            def go():
+                prep()
+                t = time.perf_counter()
+                fn()
+                return time.perf_counter() - t
+            return min(go() for _ in range(3))
+
+        t_walk, t_scan, t_tar = run(lambda: walk_tar(tar)), run(scan), run(gnu_tar)
+        rows.append((f"index ({cache} cache): tar header walk", f"{n / t_walk:,.0f} clips/s", f"{t_walk * 1e3:.0f} ms", ""))
+        rows.append((f"index ({cache} cache): walk + metadata join", f"{n / t_scan:,.0f} clips/s",
+                     f"{t_scan * 1e3:.0f} ms", ""))
+        rows.append((f"index ({cache} cache): GNU tar -tvf, listing only", f"{n / t_tar:,.0f} clips/s",
+                     f"{t_tar * 1e3:.0f} ms", ""))
+        rows.append((f"  ratio walk+join / tar -tvf ({cache})", f"{t_tar / t_scan:.2f}x", "", "goal >= 1.0x"))
+
+
+def bench_read(shard: Path, rows: list, sample: int):
+    members = walk_tar(shard / "audio.tar").members
+    order = random.Random(0).sample(members, min(sample, len(members)))
+    tar_path = str(shard / "audio.tar")
+    (shard / "audio.tar").read_bytes()  # warm the page cache for every contender
+    in_memory = {}
+    with open(tar_path, "rb") as f:
+        for m in order:
+            f.seek(m.offset)
+            in_memory[m.name] = f.read(m.nbytes)
+
+    def ours():
+        reader = TarOffsetReader(16000)
+        for m in order:
+            reader.read(AudioRef(tar_path, m.offset, m.nbytes, m.name))
+        reader.close()
+
+    def memory():
+        for m in order:
+            decode_bytes(in_memory[m.name], 16000)
+
+    t0 = time.perf_counter()
+    tf = tarfile.open(tar_path)
+    by_name = {ti.name: ti for ti in tf.getmembers()}
+    t_open = time.perf_counter() - t0
+
+    def extract():
+        for m in order:
+            decode_bytes(tf.extractfile(by_name[m.name]).read(), 16000)
+
+    def ours_raw():
+        reader = TarOffsetReader(16000)
+        for m in order:
+            reader.read_bytes(AudioRef(tar_path, m.offset, m.nbytes, m.name))
+        reader.close()
+
+    def extract_raw():
+        for m in order:
+            tf.extractfile(by_name[m.name]).read()
+
+    n = len(order)
+    t_ours, _ = timed(ours)
+    t_mem, _ = timed(memory)
+    t_ext, _ = timed(extract)
+    t_ours_raw, _ = timed(ours_raw)
+    t_ext_raw, _ = timed(extract_raw)
+    tf.close()
+
+    def cold_ours():
+        evict(Path(tar_path))
+        t = time.perf_counter()
+        ours()
+        return time.perf_counter() - t
+
+    def cold_tarfile():  # what a DataLoader worker on tarfile pays: open (reads every header), then read
+        evict(Path(tar_path))
+        t = time.perf_counter()
+        with tarfile.open(tar_path) as f:
+            members_ = {ti.name: ti for ti in f.getmembers()}
+            for m in order:
+                decode_bytes(f.extractfile(members_[m.name]).read(), 16000)
+        return time.perf_counter() - t
+
+    t_cold_ours, t_cold_tf = min(cold_ours() for _ in range(2)), min(cold_tarfile() for _ in range(2))
+
+    # Global shuffling: consecutive clips come from different shards, so a worker cannot keep one
+    # shard open. Each clip here is read through a freshly opened reader / tarfile.
+    hops = order[:100]
+
+    def hop_ours():
+        for m in hops:
+            r = TarOffsetReader(16000)
+            r.read(AudioRef(tar_path, m.offset, m.nbytes, m.name))
+            r.close()
+
+    def hop_tarfile():
+        for m in hops:
+            with tarfile.open(tar_path) as f:
+                decode_bytes(f.extractfile(m.name).read(), 16000)
+
+    t_hop_ours, _ = timed(hop_ours, repeat=2)
+    t_hop_tf, _ = timed(hop_tarfile, repeat=1)
+    rows.append(("read+decode: TarOffsetReader (random order)", f"{n / t_ours:,.0f} clips/s", f"{t_ours:.2f} s", ""))
+    rows.append(("read+decode: bytes already in memory", f"{n / t_mem:,.0f} clips/s", f"{t_mem:.2f} s", ""))
+    rows.append(("read+decode: tarfile.extractfile", f"{n / t_ext:,.0f} clips/s",
+                 f"{t_ext:.2f} s (+{t_open:.2f} s open)", ""))
+    rows.append(("  ratio ours / in-memory", f"{t_mem / t_ours:.2f}x", "", "goal >= 0.9x"))
+    rows.append(("  ratio ours / extractfile", f"{t_ext / t_ours:.2f}x", "", "goal >= 3x"))
+    rows.append(("  ratio ours / extractfile incl. tarfile open", f"{(t_ext + t_open) / t_ours:.2f}x", "", ""))
+    rows.append(("read only (no decode): TarOffsetReader", f"{n / t_ours_raw:,.0f} clips/s", f"{t_ours_raw * 1e3:.0f} ms", ""))
+    rows.append(("read only (no decode): tarfile.extractfile", f"{n / t_ext_raw:,.0f} clips/s", f"{t_ext_raw * 1e3:.0f} ms", ""))
+    rows.append(("  ratio ours / extractfile, read only", f"{t_ext_raw / t_ours_raw:.2f}x", "", "goal >= 3x"))
+    rows.append(("cold cache read+decode: TarOffsetReader", f"{n / t_cold_ours:,.0f} clips/s", f"{t_cold_ours:.2f} s", ""))
+    rows.append(("cold cache read+decode: tarfile open+extract", f"{n / t_cold_tf:,.0f} clips/s", f"{t_cold_tf:.2f} s", ""))
+    rows.append(("  ratio ours / tarfile, cold cache", f"{t_cold_tf / t_cold_ours:.2f}x", "", "goal >= 3x"))
+    rows.append(("shard-hopping read+decode: TarOffsetReader", f"{len(hops) / t_hop_ours:,.0f} clips/s",
+                 f"{t_hop_ours * 1e3:.0f} ms / {len(hops)} clips", ""))
+    rows.append(("shard-hopping read+decode: tarfile", f"{len(hops) / t_hop_tf:,.1f} clips/s",
+                 f"{t_hop_tf * 1e3:.0f} ms / {len(hops)} clips", ""))
+    rows.append(("  ratio ours / tarfile, shard-hopping", f"{t_hop_tf / t_hop_ours:.0f}x", "", "goal >= 3x"))
+
+
+def bench_rss(shard: Path, rows: list, decode: bool):
+    out = Path(tempfile.mkdtemp())
+    cmd = [sys.executable, str(REPO / "workflow_scripts/index_shard.py"), "--corpus", "b", "--format",
+           "final_export", "--root", str(shard.parents[1]), "--lang", "hi", "--shard", shard.name,
+           "--index", str(out / "i.parquet"), "--report", str(out / "r.json"), "--quarantine", str(out / "q.parquet")]
+    if not decode:
+        cmd += ["--no-decode", "--no-checksums"]
+    # GNU time reports the child's own peak; rusage taken from here would include this process's
+    # pages (a forked child counts its parent's RSS until exec).
+    t = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if proc.returncode:
+        raise RuntimeError(f"index_shard failed: {proc.stderr[-2000:]}")
+    peak = int(proc.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+    report = json.loads((out / "r.json").read_text())
+    mode = "decode every clip" if decode else "headers only"
+    rows.append((f"index+QC of the shard ({mode})", f"{report['clips_in'] / dt:,.0f} clips/s",
+                 f"{dt:.1f} s, peak RSS {peak / 1024:.0f} MiB", ""))
+    shutil.rmtree(out)
+
+
+BARE_SNAKEFILE = textwrap.dedent('''
+    import os
+    ROOT = config["root"]
+    SHARDS = [(l, s) for l in sorted(os.listdir(ROOT)) for s in sorted(os.listdir(os.path.join(ROOT, l)))]
+
+    rule all:
+        input: "bare/summary.txt"
+
+    rule per_shard:
+        input: os.path.join(ROOT, "{lang}", "{shard}", "audio.tar")
+        output: "bare/{lang}/{shard}.txt"
+        shell: "touch {output}"
+
+    rule summary:
+        input: [f"bare/{l}/{s}.txt" for l, s in SHARDS]
+        output: "bare/summary.txt"
+        shell: "touch {output}"
+''')
+
+
+def bench_dag(rows: list, workdir: Path):
+    root = workdir / "corpus"
+    if not root.exists():
+        for lang, n in PROD_SHARDS.items():
+            for i in range(n):
+                d = root / f"lang={lang}" / f"shard_{i:05d}"
+                d.mkdir(parents=True)
+                for name in ("audio.tar", "metadata.parquet", "audio_index.parquet", "manifest.json"):
+                    (d / name).touch()
+    total = sum(PROD_SHARDS.values())
+    repo = workdir / "repo"
+    if not repo.exists():
+        shutil.copytree(REPO, repo, symlinks=True, ignore=shutil.ignore_patterns(
+            ".venv", ".git", "results", "reports", "logs", ".snakemake", "__pycache__", ".pytest_cache"))
+    (repo / "bench.yaml").write_text(json.dumps({"corpora": [{"name": "prod", "format": "final_export",
+                                                              "root": str(root)}]}))
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    bare = workdir / "bare"
+    bare.mkdir(exist_ok=True)
+    (bare / "Snakefile").write_text(BARE_SNAKEFILE)
+    t_ours, out = timed(lambda: subprocess.run(
+        [snakemake, "-n", "--configfile", "bench.yaml"], cwd=repo,
+        capture_output=True, text=True, check=True), repeat=3)
+    jobs = out.stdout.count("rule index_shard:")
+    t_bare, _ = timed(lambda: subprocess.run(
+        [snakemake, "-n", "--config", f"root={root}", "-s", "Snakefile"], cwd=bare,
+        capture_output=True, text=True, check=True), repeat=3)
+    rows.append((f"snakemake -n, {total:,} shards: ours", f"{t_ours:.1f} s", f"{jobs:,} index_shard jobs", ""))
+    rows.append((f"snakemake -n, {total:,} shards: bare Snakefile", f"{t_bare:.1f} s", "1 input per job", ""))
+    rows.append(("  ratio ours / bare", f"{t_ours / t_bare:.2f}x", "", "goal <= 1.5x"))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clips", type=int, default=15000, help="clips in the benchmark shard")
+    p.add_argument("--read-sample", type=int, default=3000, help="clips read in random order")
+    p.add_argument("--workdir", default=str(REPO / "results" / "bench"), help="scratch space (reused)")
+    p.add_argument("--skip-dag", action="store_true", help="skip the 3,551-shard dry-run benchmark")
+    args = p.parse_args(argv)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, str, str, str]] = []
+    t = time.perf_counter()
+    shard = make_big_shard(work / "shards", args.clips)
+    size = (shard / "audio.tar").stat().st_size
+    print(f"benchmark shard: {args.clips:,} FLAC clips, {size / 2**20:.0f} MiB ({time.perf_counter() - t:.0f} s to make)",
+          flush=True)
+    bench_index(shard, rows)
+    bench_read(shard, rows, args.read_sample)
+    bench_rss(shard, rows, decode=True)
+    bench_rss(shard, rows, decode=False)
+    if not args.skip_dag:
+        bench_dag(rows, work / "dag")
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'benchmark':<{w}}  {'rate':>16}  {'time':<34} goal")
+    for name, rate, tm, goal in rows:
+        print(f"{name:<{w}}  {rate:>16}  {tm:<34} {goal}")
+
+
+if __name__ == "__main__":
+    main()
