@@ -13,6 +13,7 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/data.smk"
+include: "rules/prepare.smk"
 
 
 rule all:

@@ -1,6 +1,7 @@
 # Shared helpers: config validation, corpus lookup, input functions, code fingerprints.
 import functools
 import json
+import os
 import re
 import shlex
 import sys
@@ -177,5 +178,27 @@ def manifest_targets():
     ]
 
 
+def all_manifests(wildcards):
+    return [p for p in manifest_targets() if p.endswith(".parquet")]
+
+
+def flags(settings, *names):
+    """`--name` / `--no-name` command-line switches for boolean settings."""
+    return " ".join(("--" if settings[n] else "--no-") + n.replace("_", "-") for n in names)
+
+
+STAGE1_VOCAB = config["tokenizer"]["vocab_size"]
+TOKENIZER_VOCABS = sorted({STAGE1_VOCAB, config["tokenizer"]["ctc_vocab_size"] or STAGE1_VOCAB})
+
+
 def final_targets(wildcards):
-    return ["results/qc/summary.json", *manifest_targets()]
+    return [
+        "results/qc/summary.json",
+        *manifest_targets(),
+        "results/splits/report.json",
+        "results/balance/weights.json",
+        "results/lhotse",
+        *[f"results/tokenizer/bpe{v}/tokenizer.model" for v in TOKENIZER_VOCABS],
+        "results/tokenizer/fertility.json",
+        "results/batching/bins.json",
+    ]

@@ -1,0 +1,80 @@
+"""Batching artifacts the Stage-1 sampler reads: per-clip token counts and duration bins.
+
+- ``num_tokens`` for every train clip, from the Stage-1 tokenizer (the joint tensor is
+  B x T x U x (V+1+durations), and U is the token count, so the sampler caps tokens, not only audio).
+- 1-D buckets on the configured edges (seed README: 0-4-8-12-16-20 s) with clip counts and hours.
+- 2-D bins like NeMo's ``scripts/speech_recognition/estimate_duration_bins_2d.py``: duration bins
+  with equal numbers of clips, each split into sub-bins of equal clips by output tokens; every
+  bin is ``[max_duration_s, max_tokens]`` (NeMo's ``bucket_duration_bins`` 2-D format).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def add_token_counts(train_parquet: str | Path, tokenizer_dir: str | Path, out_parquet: str | Path) -> pa.Table:
+    from nemo.collections.common.tokenizers import SentencePieceTokenizer
+
+    tok = SentencePieceTokenizer(str(Path(tokenizer_dir) / "tokenizer.model"))
+    t = pq.read_table(train_parquet)
+    counts = [len(tok.text_to_ids(s)) for s in t.column("text_norm").to_pylist()]
+    t = t.append_column("num_tokens", pa.array(counts, pa.int32()))
+    pq.write_table(t, out_parquet)
+    return t
+
+
+def _durations(t: pa.Table) -> np.ndarray:
+    dec = t.column("decoded_duration_s").to_numpy(zero_copy_only=False)
+    meta = t.column("duration_s").to_numpy(zero_copy_only=False)
+    return np.where(np.isnan(dec.astype(float)), meta.astype(float), dec.astype(float))
+
+
+def bucket_table(durations: np.ndarray, edges: Sequence[float]) -> list[dict]:
+    edges = list(edges)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (durations >= lo) & (durations < hi)
+        rows.append({"min_s": lo, "max_s": hi, "clips": int(sel.sum()), "hours": round(float(durations[sel].sum()) / 3600, 4)})
+    over = durations >= edges[-1]
+    rows.append({"min_s": edges[-1], "max_s": None, "clips": int(over.sum()),
+                 "hours": round(float(durations[over].sum()) / 3600, 4)})
+    return rows
+
+
+def estimate_bins_2d(durations: np.ndarray, tokens: np.ndarray, num_buckets: int, num_subbuckets: int) -> list[list[float]]:
+    """Equal-count duration bins, each with equal-count token sub-bins: ``[[max_dur, max_tok], ...]``."""
+    if len(durations) == 0:
+        return []
+    order = np.argsort(durations, kind="stable")
+    d, t = durations[order], tokens[order]
+    bins = []
+    for chunk in np.array_split(np.arange(len(d)), min(num_buckets, len(d))):
+        if len(chunk) == 0:
+            continue
+        max_dur = float(d[chunk].max())
+        toks = np.sort(t[chunk])
+        for sub in np.array_split(toks, min(num_subbuckets, len(toks))):
+            if len(sub):
+                bins.append([round(max_dur, 3), int(sub.max())])
+    return bins
+
+
+def batching_artifacts(train_tokens: pa.Table, edges: Sequence[float], num_buckets: int, num_subbuckets: int) -> dict:
+    dur = _durations(train_tokens)
+    tok = train_tokens.column("num_tokens").to_numpy().astype(np.int64)
+    return {
+        "clips": int(len(dur)),
+        "hours": round(float(dur.sum()) / 3600, 4),
+        "tokens_per_second": {"mean": round(float(tok.sum() / max(dur.sum(), 1e-9)), 3),
+                              "p99": round(float(np.percentile(tok / np.maximum(dur, 1e-3), 99)), 3) if len(dur) else None},
+        "max_tokens": int(tok.max()) if len(tok) else 0,
+        "bucket_edges_s": list(edges),
+        "buckets": bucket_table(dur, edges),
+        "bucket_duration_bins_2d": estimate_bins_2d(dur, tok, num_buckets, num_subbuckets),
+    }

@@ -1,0 +1,30 @@
+"""Per-clip token counts for the train split (Stage-1 tokenizer) and the duration bins the
+sampler reads: 1-D buckets on the configured edges and 2-D duration x tokens bins."""
+
+import json
+from pathlib import Path
+
+from maya.batching import add_token_counts, batching_artifacts
+from maya.entry import parser, run
+
+
+def main(args):
+    table = add_token_counts(args.train, args.tokenizer, args.out_parquet)
+    bins = batching_artifacts(table, args.edges, args.num_buckets, args.num_subbuckets)
+    Path(args.out_bins).write_text(json.dumps(bins, indent=1) + "\n")
+
+
+def build_parser():
+    p = parser(__doc__)
+    p.add_argument("--train", required=True)
+    p.add_argument("--tokenizer", required=True, help="Stage-1 tokenizer dir")
+    p.add_argument("--edges", type=float, nargs="+", required=True, help="duration bucket edges (s)")
+    p.add_argument("--num-buckets", type=int, default=30)
+    p.add_argument("--num-subbuckets", type=int, default=2)
+    p.add_argument("--out-parquet", required=True)
+    p.add_argument("--out-bins", required=True)
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main, build_parser()))
