@@ -20,7 +20,7 @@ _IGNORE = shutil.ignore_patterns(
 
 TINY_CONFIG = {
     "languages": ["en", "hi", "ta"],
-    "demo_corpus": {"clips_per_shard": 4, "shards_per_language": 1, "speakers_per_language": 2},
+    "demo_corpus": {"clips_per_shard": 10, "shards_per_language": 1, "speakers_per_language": 2},
 }
 
 

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.workflow
 TINY = ("--configfile", "tiny.yaml")
 N_INDEX = len(TINY_CONFIG["languages"]) + len(KINDS)  # 1 demo shard per language + broken shards
 N_MANIFEST = len(TINY_CONFIG["languages"]) + 1  # demo languages + broken/hi
+# Everything that reads the splits: a changed clip anywhere upstream reruns these once.
+FROM_SPLITS = {"make_splits": 1, "balance_languages": 1, "lhotse_inputs": 1, "train_tokenizer": 1,
+               "batching_artifacts": 1, "fertility_report": 1}
 
 
 def ran(repo, *args):
@@ -37,7 +40,8 @@ def test_full_run_outputs_reconcile(tiny_run):
     t = summary["total"]
     assert t["clips_in"] == t["clips_kept"] + sum(t["quarantined_by_reason"].values())
     demo = summary["corpora"]["demo"]["total"]
-    assert demo["shards_ok"] == 3 and demo["clips_kept"] == demo["clips_in"] == 12
+    n_clips = len(TINY_CONFIG["languages"]) * TINY_CONFIG["demo_corpus"]["clips_per_shard"]
+    assert demo["shards_ok"] == 3 and demo["clips_kept"] == demo["clips_in"] == n_clips
     broken = summary["corpora"]["broken"]["total"]
     expected = Counter()
     for _, by_reason, _ in EXPECTED.values():
@@ -70,7 +74,7 @@ def test_changed_shard_reruns_only_its_chain(tiny_copy):
     os.utime(manifest, (later, later))
     assert planned_jobs(tiny_copy, *TINY) == {}
     manifest.write_text(manifest.read_text() + "\n")
-    expected = {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, "all": 1}
+    expected = {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, **FROM_SPLITS, "all": 1}
     assert planned_jobs(tiny_copy, *TINY) == expected
     assert ran(tiny_copy) == expected
     assert planned_jobs(tiny_copy, *TINY) == {}
@@ -83,7 +87,7 @@ def test_adding_shards_leaves_existing_ones_alone(tiny_copy):
     write_config(tiny_copy / "tiny.yaml", cfg)
     n = len(TINY_CONFIG["languages"])
     assert ran(tiny_copy) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n,
-                              "qc_summary": 1, "build_manifest": n, "all": 1}
+                              "qc_summary": 1, "build_manifest": n, **FROM_SPLITS, "all": 1}
     assert old.stat().st_mtime_ns == before
 
 
@@ -93,10 +97,14 @@ def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
         return planned_jobs(tiny_copy, *TINY)
 
     assert plan({"qc": {"duration_tolerance_s": 0.2}}) == {
-        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, "all": 1}
+        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, **FROM_SPLITS, "all": 1}
     assert plan({"qc": {"max_failed_shard_fraction": 0.2}}) == {"qc_summary": 1, "all": 1}
     assert plan({"demo_corpus": {**TINY_CONFIG["demo_corpus"], "seed": 99}}) == {
-        "synthesise_demo_shard": 3, "index_shard": 3, "qc_summary": 1, "build_manifest": 3, "all": 1}
+        "synthesise_demo_shard": 3, "index_shard": 3, "qc_summary": 1, "build_manifest": 3, **FROM_SPLITS, "all": 1}
+    assert plan({"splits": {"val_fraction": 0.2}}) == {**FROM_SPLITS, "all": 1}
+    assert plan({"tokenizer": {"vocab_size": 900}}) == {
+        "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1, "all": 1}
+    assert plan({"batching": {"num_buckets": 3}}) == {"batching_artifacts": 1, "all": 1}
     # Training and evaluation settings touch nothing in the data stages.
     assert plan({"stage1": {"optim": {"head_lr": 0.5}}, "eval": {"bootstrap_samples": 3}}) == {}
 
@@ -104,11 +112,18 @@ def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
 def test_library_code_change_reruns_the_rules_that_import_it(tiny_copy):
     with open(tiny_copy / "maya/manifests.py", "a") as f:
         f.write("\n# a change in manifest building\n")
-    assert planned_jobs(tiny_copy, *TINY) == {"build_manifest": N_MANIFEST, "all": 1}
+    assert planned_jobs(tiny_copy, *TINY) == {"build_manifest": N_MANIFEST, **FROM_SPLITS, "all": 1}
     with open(tiny_copy / "maya/qc.py", "a") as f:
         f.write("\n# a change in QC\n")
     assert planned_jobs(tiny_copy, *TINY) == {
-        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, "all": 1}
+        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, **FROM_SPLITS, "all": 1}
+
+
+def test_tokenizer_code_change_leaves_data_stages_alone(tiny_copy):
+    with open(tiny_copy / "maya/tokenizers.py", "a") as f:
+        f.write("\n# a change in tokenizer code\n")
+    assert planned_jobs(tiny_copy, *TINY) == {
+        "gemma_tokenizer": 1, "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1, "all": 1}
 
 
 def test_exceeding_qc_limits_stops_with_a_clear_error(tiny_copy):
@@ -160,11 +175,75 @@ def test_on_disk_corpus_reruns_a_shard_whose_companion_file_changed(tiny_run, tm
     meta = corpus / "lang=ta/shard_00000/metadata.parquet"
     table = pq.read_table(meta)
     pq.write_table(table.slice(1), meta)  # one row fewer: that clip becomes an orphan member
-    assert planned_jobs(repo, *TINY) == {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, "all": 1}
+    assert planned_jobs(repo, *TINY) == {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, **FROM_SPLITS, "all": 1}
     ran(repo)
     report = json.loads((repo / "results/qc/ext/ta/shard_00000.json").read_text())
     assert report["quarantined_by_reason"] == {"orphan_member": 1}
     # A new shard directory appearing on disk is picked up by the listing.
     shutil.copytree(corpus / "lang=ta/shard_00000", corpus / "lang=ta/shard_00007")
     assert planned_jobs(repo, *TINY) == {"list_shards": 1, "index_shard": 1, "qc_summary": 1,
-                                         "build_manifest": 1, "all": 1}
+                                         "build_manifest": 1, **FROM_SPLITS, "all": 1}
+
+
+def test_training_inputs_from_the_tiny_run(tiny_run):
+    report = json.loads((tiny_run / "results/splits/report.json").read_text())
+    splits = {s: pq.read_table(tiny_run / f"results/splits/{s}.parquet").to_pylist() for s in ("train", "val", "test")}
+    for lang in TINY_CONFIG["languages"]:
+        text = {s: {r["text_norm"] for r in splits[s] if r["language"] == lang} for s in splits}
+        assert text["train"] and not (text["train"] & text["test"])  # text-disjoint demo
+        warnings = report["languages"][lang]["warnings"]
+        assert any("split by clip" in w for w in warnings)
+        assert bool(text["test"]) != any("test split is empty" in w for w in warnings)
+    assert splits["test"]
+    weights = json.loads((tiny_run / "results/balance/weights.json").read_text())
+    assert sum(e["weight"] for e in weights["entries"]) == pytest.approx(1.0)
+    gemma = json.loads((tiny_run / "results/tokenizer/gemma/maya_tokens.json").read_text())
+    assert gemma["base_vocab"] == 262144 and gemma["added"] == 1 + len(TINY_CONFIG["languages"])
+    fert = json.loads((tiny_run / "results/tokenizer/fertility.json").read_text())
+    rows = {r["language"]: r for r in fert["rows"]}
+    assert rows["hi"]["gemma_published_tokens_per_word"] == 1.38
+    assert all(r["bpe_tokens_per_word"] > 1 and r["gemma_tokens_per_word"] > 0.9 for r in rows.values())
+    bins = json.loads((tiny_run / "results/batching/bins.json").read_text())
+    assert bins["clips"] == len(splits["train"]) and bins["bucket_edges_s"] == [0, 4, 8, 12, 16, 20]
+
+
+def test_gemma_tokenizer_has_single_id_task_and_language_tokens(tiny_run):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_run / "results/tokenizer/gemma"))
+    ids = tok.encode("<|hi|><|transcribe|>नमस्ते दुनिया", add_special_tokens=False)  # hi is in the tiny config
+    assert tok.convert_ids_to_tokens(ids[:2]) == ["<|hi|>", "<|transcribe|>"]
+    assert tok.decode(ids[2:]) == "नमस्ते दुनिया"
+
+
+def test_nemo_lhotse_dataloader_streams_train_members_from_the_original_tars(tiny_run):
+    """NeMo's own dataloader reads input_cfg.yaml; tar members that are not train clips (val,
+    test, quarantined) are in the same tars and must be read past, never yielded."""
+    import torch
+    from nemo.collections.common.data.lhotse.dataloader import get_lhotse_dataloader_from_config
+
+    class Cuts(torch.utils.data.Dataset):
+        def __getitem__(self, cuts):
+            return [(c.supervisions[0].language, c.supervisions[0].text, c.load_audio().shape[1]) for c in cuts]
+
+    train = pq.read_table(tiny_run / "results/splits/train.parquet").to_pylist()
+    train_text = {(r["language"], r["text_norm"]) for r in train}
+    from maya.audio.tar_walk import walk_tar
+
+    train_ids = {r["segment_id"] for r in train}
+    not_train = sum(1 for path in {r["audio_path"] for r in train} for m in walk_tar(path).members
+                    if m.name.rsplit(".", 1)[0] not in train_ids)
+    assert not_train > 0  # the skip path is really exercised
+    cwd = os.getcwd()
+    os.chdir(tiny_run)
+    try:
+        dl = get_lhotse_dataloader_from_config(
+            {"input_cfg": "results/lhotse/input_cfg.yaml", "use_lhotse": True, "batch_size": 8, "shard_seed": 0,
+             "seed": 0, "num_workers": 0, "shuffle": True}, global_rank=0, world_size=1, dataset=Cuts())
+        seen = [item for _, batch in zip(range(6), dl) for item in batch]
+    finally:
+        os.chdir(cwd)
+    assert len(seen) == 48
+    assert all((lang, text) in train_text for lang, text, _ in seen)
+    assert all(n > 8000 for _, _, n in seen)  # decoded audio, at least half a second
+    assert len({lang for lang, _, _ in seen}) >= 2
