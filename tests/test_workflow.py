@@ -247,3 +247,15 @@ def test_nemo_lhotse_dataloader_streams_train_members_from_the_original_tars(tin
     assert all((lang, text) in train_text for lang, text, _ in seen)
     assert all(n > 8000 for _, _, n in seen)  # decoded audio, at least half a second
     assert len({lang for lang, _, _ in seen}) >= 2
+
+
+def test_two_clean_runs_are_byte_identical(tiny_run, tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    write_config(repo / "tiny.yaml", TINY_CONFIG)
+    snakemake(repo, "--cores", "2", *TINY)
+    for f in ["results/corpus/demo/lang=hi/shard_00000/audio.tar", "results/qc/summary.json",
+              "results/splits/train.parquet", "results/splits/val.parquet", "results/splits/test.parquet",
+              "results/splits/report.json", f"results/tokenizer/bpe{1024}/tokenizer.model",
+              "results/tokenizer/bpe1024/vocab.txt", "results/balance/weights.json", "results/batching/bins.json",
+              "results/lhotse/input_cfg.yaml"]:
+        assert (repo / f).read_bytes() == (tiny_run / f).read_bytes(), f
