@@ -228,46 +228,34 @@ def bench_rss(shard: Path, rows: list, decode: bool):
     shutil.rmtree(out)
 
 
-BARE_SNAKEFILE = textwrap.dedent('''
-    import os
-    ROOT = config["root"]
-    SHARDS = [(l, s) for l in sorted(os.listdir(ROOT)) for s in sorted(os.listdir(os.path.join(ROOT, l)))]
+def bare_snakefile(per_shard_output: str, summary_input: str, log: str | None = None) -> str:
+    """A Snakefile with nothing but the same per-shard job fan-out and one aggregate."""
+    log_line = f"\n            log: {log!r}" if log else ""
+    return textwrap.dedent(f'''
+        import os
+        ROOT = config["root"]
+        SHARDS = [(l, s) for l in sorted(os.listdir(ROOT)) for s in sorted(os.listdir(os.path.join(ROOT, l)))]
 
-    rule all:
-        input: "bare/summary.txt"
+        rule all:
+            input: "bare/summary.txt"
 
-    rule per_shard:
-        input: os.path.join(ROOT, "{lang}", "{shard}", "audio.tar")
-        output: "bare/{lang}/{shard}.txt"
-        shell: "touch {output}"
+        rule per_shard:
+            input: os.path.join(ROOT, "{{lang}}", "{{shard}}", "audio.tar")
+            output: {per_shard_output}{log_line}
+            shell: "touch {{output}}"
 
-    rule summary:
-        input: [f"bare/{l}/{s}.txt" for l, s in SHARDS]
-        output: "bare/summary.txt"
-        shell: "touch {output}"
-''')
+        rule summary:
+            input: [f"{summary_input}" for l, s in SHARDS]
+            output: "bare/summary.txt"
+            shell: "touch {{output}}"
+    ''')
 
 
-SAME_SHAPE_SNAKEFILE = textwrap.dedent('''
-    import os
-    ROOT = config["root"]
-    SHARDS = [(l, s) for l in sorted(os.listdir(ROOT)) for s in sorted(os.listdir(os.path.join(ROOT, l)))]
-
-    rule all:
-        input: "bare/summary.txt"
-
-    rule per_shard:
-        input: os.path.join(ROOT, "{lang}", "{shard}", "audio.tar")
-        output: index="bare/index/{lang}/{shard}.parquet", report="bare/qc/{lang}/{shard}.json",
-                quarantine="bare/qc/{lang}/{shard}.quarantine.parquet"
-        log: "bare/logs/{lang}/{shard}.log"
-        shell: "touch {output} {log}"
-
-    rule summary:
-        input: [f"bare/qc/{l}/{s}.json" for l, s in SHARDS]
-        output: "bare/summary.txt"
-        shell: "touch {output}"
-''')
+BARE_SNAKEFILE = bare_snakefile('"bare/{lang}/{shard}.txt"', "bare/{l}/{s}.txt")
+SAME_SHAPE_SNAKEFILE = bare_snakefile(
+    'index="bare/index/{lang}/{shard}.parquet", report="bare/qc/{lang}/{shard}.json", '
+    'quarantine="bare/qc/{lang}/{shard}.quarantine.parquet"',
+    "bare/qc/{l}/{s}.json", log="bare/logs/{lang}/{shard}.log")
 
 
 def bench_dag(rows: list, workdir: Path):
