@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
-	@echo ">> demo finished: see results/ (per-rule logs in logs/)"
+	@$(BIN)/python -c "import json; t=json.load(open('results/qc/summary.json'))['total']; \
+	print(f\">> demo finished: {t['shards']} shards ({t['shards_failed']} failed), {t['clips_kept']} of {t['clips_in']} clips kept, {t['hours_kept']:.2f} h\")"
+	@echo ">> QC: results/qc/summary.json | splits: results/splits/report.json | tokenizers: results/tokenizer/ (fertility.csv) | per-rule logs: logs/"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -231,7 +231,8 @@ def test_nemo_lhotse_dataloader_streams_train_members_from_the_original_tars(tin
     from maya.audio.tar_walk import walk_tar
 
     train_ids = {r["segment_id"] for r in train}
-    not_train = sum(1 for path in {r["audio_path"] for r in train} for m in walk_tar(path).members
+    # Manifest paths are relative to the workflow's working directory (the tiny run's repo).
+    not_train = sum(1 for path in {r["audio_path"] for r in train} for m in walk_tar(tiny_run / path).members
                     if m.name.rsplit(".", 1)[0] not in train_ids)
     assert not_train > 0  # the skip path is really exercised
     cwd = os.getcwd()
