@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependency list changes; a second `make` is instant.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-fast lint dag bench clean clean-results
+.PHONY: install demo test test-fast lint dag bench model-summary clean clean-results
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ dag: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Parameters per component of the production Stage-1 network (meta device, no weights allocated).
+model-summary: install
+	PYTHONPATH=. $(BIN)/python workflow_scripts/model_summary.py --configfile config.yaml config/prod.yaml
 
 clean-results:
 	rm -rf results reports logs .snakemake

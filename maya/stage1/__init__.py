@@ -1,0 +1,1 @@
+"""Stage 1: FastConformer hybrid TDT + CTC on NeMo."""

@@ -1,0 +1,40 @@
+"""Print the Stage-1 network's parameters per component (encoder, TDT decoder, TDT joint, CTC head,
+language embedding), counted on NeMo's real modules with every weight on the meta device.
+
+  python workflow_scripts/model_summary.py --configfile config.yaml config/prod.yaml
+"""
+
+import json
+
+import yaml
+
+from maya.config import deep_update, validate_config
+from maya.entry import parser, run
+from maya.stage1.modules import model_summary
+
+
+def main(args):
+    cfg = {}
+    for path in args.configfile:
+        cfg = deep_update(cfg, yaml.safe_load(open(path)))
+    cfg = validate_config(cfg)
+    vocab = args.vocab_size or cfg["tokenizer"]["vocab_size"]
+    counts = model_summary(cfg["stage1"]["model"], vocab, len(cfg["languages"]))
+    if args.json:
+        print(json.dumps(counts))
+        return
+    print(f"Stage-1 network ({cfg['stage1']['model']['n_layers']} layers, d_model {cfg['stage1']['model']['d_model']}, vocab {vocab})")
+    for name, n in counts.items():
+        print(f"  {name:<16} {n:>15,}  ({n / 1e6:,.1f} M)")
+
+
+def build_parser():
+    p = parser(__doc__)
+    p.add_argument("--configfile", nargs="+", default=["config.yaml"], help="config files, later ones on top")
+    p.add_argument("--vocab-size", type=int, default=0, help="override tokenizer.vocab_size")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main, build_parser()))
