@@ -28,8 +28,10 @@ from typing import Any, Mapping
 import pyarrow.parquet as pq
 import yaml
 
+from maya.manifests import nemo_entry
+
 COLUMNS = ["corpus", "language", "shard_id", "segment_id", "text_norm", "audio_path", "member",
-           "duration_s", "decoded_duration_s", "speaker_id"]
+           "offset", "nbytes", "duration_s", "decoded_duration_s", "speaker_id"]
 
 
 def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str], float],
@@ -83,9 +85,8 @@ def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str],
 
 
 def _entry(r: dict, audio: str, shard_id: int | None = None) -> dict:
-    e = {"audio_filepath": audio, "duration": round(r["decoded_duration_s"] or r["duration_s"], 4),
-         "text": r["text_norm"], "lang": r["language"], "taskname": "asr", "source_lang": r["language"],
-         "target_lang": r["language"], "segment_id": r["segment_id"], "speaker": r["speaker_id"]}
+    """NeMo entry with the normalised text; in a tarred manifest ``shard_id`` is the tar's N."""
+    e = nemo_entry(r, text_field="text_norm", audio_filepath=audio, tar_fields=False)
     if shard_id is not None:
         e["shard_id"] = shard_id
     return e

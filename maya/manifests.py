@@ -29,13 +29,15 @@ def kept_rows(index: pa.Table) -> pa.Table:
     return index.filter(pc.is_null(index.column("qc_reason"))).select(MANIFEST_COLUMNS)
 
 
-def nemo_entry(row: dict, taskname: str = "asr") -> dict:
-    """One NeMo manifest line for a manifest row."""
+def nemo_entry(row: dict, taskname: str = "asr", *, text_field: str = "transcript",
+               audio_filepath: str | None = None, tar_fields: bool = True) -> dict:
+    """One NeMo manifest line for a manifest row. ``audio_filepath`` overrides where the audio
+    is said to be; ``tar_fields=False`` leaves out tar_path/tar_offset/tar_nbytes."""
     tarred = row["member"] is not None
     entry = {
-        "audio_filepath": row["member"] if tarred else row["audio_path"],
+        "audio_filepath": audio_filepath or (row["member"] if tarred else row["audio_path"]),
         "duration": round(row["decoded_duration_s"] or row["duration_s"], 4),
-        "text": row["transcript"],
+        "text": row[text_field],
         "lang": row["language"],
         "taskname": taskname,
         "source_lang": row["language"],
@@ -46,7 +48,7 @@ def nemo_entry(row: dict, taskname: str = "asr") -> dict:
         "shard_id": row["shard_id"],
         "speaker": row["speaker_id"],
     }
-    if tarred:
+    if tarred and tar_fields:
         entry.update(tar_path=row["audio_path"], tar_offset=row["offset"], tar_nbytes=row["nbytes"])
     return entry
 
@@ -85,10 +87,8 @@ def materialise_flac(rows: Iterable[dict], out_dir: str | Path, sample_rate: int
         buf = io.BytesIO()
         sf.write(buf, audio, sample_rate, format="FLAC", subtype="PCM_16")
         dest.write_bytes(buf.getvalue())
-        entry = nemo_entry(row)
-        for k in ("tar_path", "tar_offset", "tar_nbytes"):
-            entry.pop(k, None)
-        entry.update(audio_filepath=str(dest), duration=round(len(audio) / sample_rate, 4))
+        entry = nemo_entry(row, audio_filepath=str(dest), tar_fields=False)
+        entry["duration"] = round(len(audio) / sample_rate, 4)
         entries.append(entry)
     reader.close()
     return entries
