@@ -13,7 +13,6 @@ is read through a ``columns`` mapping in config (canonical name -> name on disk)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -54,20 +53,6 @@ AUDIO_INDEX_SCHEMA = pa.schema(
 
 # Columns without which a shard's metadata cannot be used at all.
 REQUIRED_METADATA_COLUMNS = ("segment_id", "transcript", "duration_s")
-
-
-@dataclass(frozen=True)
-class ShardRef:
-    """One shard of one corpus: the unit of per-shard work in the workflow."""
-
-    corpus: str
-    lang: str
-    shard_id: str
-    root: Path
-
-    @property
-    def path(self) -> Path:
-        return shard_dir(self.root, self.lang, self.shard_id)
 
 
 def shard_dir(root: str | Path, lang: str, shard_id: str) -> Path:

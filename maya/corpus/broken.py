@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from maya.corpus.demo import load_sentences, speakers_for
 from maya.espeak import synth_batch
-from maya.shard_schema import AUDIO_INDEX, AUDIO_TAR, MANIFEST, METADATA, METADATA_SCHEMA, shard_dir
+from maya.shard_schema import AUDIO_INDEX, AUDIO_TAR, MANIFEST, METADATA, METADATA_SCHEMA
 from maya.shard_writer import ShardWriter, encode_flac, sha256_file
 
 LANG = "hi"
@@ -149,6 +149,3 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
 def make_broken_corpus(root: str | Path, seed: int = 5) -> list[Path]:
     return [make_broken_shard(root, kind, seed) for kind in KINDS]
 
-
-def broken_shard_dir(root: str | Path, kind: str) -> Path:
-    return shard_dir(root, LANG, kind)
