@@ -10,6 +10,7 @@ import yaml
 
 from maya.config import deep_update, validate_config
 from maya.entry import parser, run
+from maya.stage1.memory import plan
 from maya.stage1.modules import model_summary
 
 
@@ -20,12 +21,21 @@ def main(args):
     cfg = validate_config(cfg)
     vocab = args.vocab_size or cfg["tokenizer"]["vocab_size"]
     counts = model_summary(cfg["stage1"]["model"], vocab, len(cfg["languages"]))
+    samp = cfg["stage1"]["sampler"]
+    mem = plan(cfg["stage1"]["model"], counts["total"], vocab, samp["max_batch_duration_s"],
+               cfg["data"]["bucket_edges_s"][-1], samp["gpu_memory_budget_gb"])
+    mem["configured_token_cap"] = samp["max_tokens_in_batch"]
     if args.json:
-        print(json.dumps(counts))
+        print(json.dumps({**counts, "memory": mem}))
         return
     print(f"Stage-1 network ({cfg['stage1']['model']['n_layers']} layers, d_model {cfg['stage1']['model']['d_model']}, vocab {vocab})")
     for name, n in counts.items():
         print(f"  {name:<16} {n:>15,}  ({n / 1e6:,.1f} M)")
+    print(f"Memory model, one GPU with {mem['budget_gb']:.0f} GB, a {samp['max_batch_duration_s']:.0f} s micro-batch "
+          f"of {mem['batch_at_cap']} x {cfg['data']['bucket_edges_s'][-1]:.0f} s clips ({mem['frames_per_clip']} frames each):")
+    print(f"  weights+grads+AdamW {mem['static_gb']:.1f} GB, encoder activations {mem['encoder_activations_gb']:.1f} GB, "
+          f"joint {mem['joint_gb_per_100_tokens']:.2f} GB per 100 tokens per clip")
+    print(f"  token cap: predicted {mem['predicted_token_cap']:,} vs configured {samp['max_tokens_in_batch']:,}")
 
 
 def build_parser():

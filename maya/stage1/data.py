@@ -1,0 +1,131 @@
+"""Stage-1 data: a map-style dataset over ``TarOffsetReader``, waveform augmentation, collation.
+
+``ClipDataset`` reads rows of a split Parquet (``results/splits/{split}.parquet``: tar path, byte
+offset and size, language, normalised text) straight from the original shard tars; nothing is
+extracted. Train-time waveform augmentation (speed perturbation, additive noise at a random SNR)
+happens here, in the DataLoader workers; SpecAugment runs inside the NeMo model.
+
+A batch is NeMo's ``(signal, signal_len, tokens, tokens_len)`` plus language ids, the fifth
+element ``MayaHybridTDTCTC`` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from maya.audio.reader import AudioRef, TarOffsetReader
+
+
+@dataclass(frozen=True)
+class WaveAugment:
+    speed_factors: tuple[float, ...] = (1.0,)
+    noise_snr_db: tuple[float, float] | None = None
+    noise_prob: float = 0.0
+    noise_files: tuple[str, ...] = ()  # empty: synthetic pink/white noise
+    seed: int = 0
+
+
+def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``factor`` times faster (pitch moves with it, as Kaldi/NeMo speed perturbation does)."""
+    if factor == 1.0:
+        return audio
+    from scipy.signal import resample_poly
+
+    frac = Fraction(factor).limit_denominator(100)
+    return resample_poly(audio, frac.denominator, frac.numerator).astype(np.float32)
+
+
+def synthetic_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """White or pink noise (1/f, by spectral shaping), chosen at random."""
+    white = rng.standard_normal(n).astype(np.float32)
+    if rng.random() < 0.5:
+        return white
+    spec = np.fft.rfft(white)
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    return np.fft.irfft(spec / np.sqrt(f), n).astype(np.float32)
+
+
+def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    if len(noise) < len(audio):
+        noise = np.tile(noise, int(np.ceil(len(audio) / max(1, len(noise)))))
+    noise = noise[: len(audio)]
+    p_sig = float(np.mean(audio ** 2)) + 1e-12
+    p_noise = float(np.mean(noise ** 2)) + 1e-12
+    scale = np.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
+    return (audio + scale * noise).astype(np.float32)
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Clips of a split Parquet, read by byte offset; item = (audio, token ids, language id)."""
+
+    def __init__(self, split_parquet: str | Path, tokenizer, languages: Sequence[str],
+                 sample_rate: int = 16000, augment: WaveAugment | None = None, text_column: str = "text_norm"):
+        t = pq.read_table(split_parquet)
+        self.rows = t.select(["audio_path", "member", "offset", "nbytes", "language", text_column,
+                              "duration_s", "decoded_duration_s", "segment_id"]).to_pydict()
+        self.text_column = text_column
+        self.tokenizer = tokenizer
+        self.languages = list(languages)
+        self.sample_rate = sample_rate
+        self.augment = augment
+        self.reader = TarOffsetReader(sample_rate=sample_rate)
+        self.epoch = 0
+        self._noise_cache: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows["audio_path"])
+
+    @property
+    def durations(self) -> np.ndarray:
+        dec = np.array([np.nan if v is None else v for v in self.rows["decoded_duration_s"]], dtype=float)
+        meta = np.array(self.rows["duration_s"], dtype=float)
+        return np.where(np.isnan(dec), meta, dec)
+
+    def ref(self, i: int) -> AudioRef:
+        member = self.rows["member"][i]
+        return AudioRef(self.rows["audio_path"][i], self.rows["offset"][i] or 0,
+                        self.rows["nbytes"][i] if member is not None else None, member or "")
+
+    def _noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if not self.augment.noise_files:
+            return synthetic_noise(n, rng)
+        if self._noise_cache is None:
+            from maya.audio.reader import decode_bytes
+
+            self._noise_cache = [decode_bytes(Path(p).read_bytes(), self.sample_rate)[0] for p in self.augment.noise_files]
+        noise = self._noise_cache[rng.integers(len(self._noise_cache))]
+        start = rng.integers(0, max(1, len(noise) - n))
+        return noise[start: start + n]
+
+    def __getitem__(self, i: int):
+        audio = self.reader.read(self.ref(i))
+        if self.augment is not None:
+            # Per (seed, epoch, clip): the same augmentation on a rerun or a resumed run.
+            rng = np.random.default_rng([self.augment.seed, self.epoch, i])
+            factor = float(rng.choice(self.augment.speed_factors))
+            audio = speed_perturb(audio, factor)
+            if self.augment.noise_snr_db is not None and rng.random() < self.augment.noise_prob:
+                lo, hi = self.augment.noise_snr_db
+                audio = add_noise(audio, self._noise(rng, len(audio)), float(rng.uniform(lo, hi)))
+        tokens = self.tokenizer.text_to_ids(self.rows[self.text_column][i])
+        return torch.from_numpy(audio), torch.tensor(tokens, dtype=torch.long), self.languages.index(self.rows["language"][i])
+
+
+def collate(items):
+    audios, tokens, langs = zip(*items)
+    a_len = torch.tensor([len(a) for a in audios], dtype=torch.long)
+    t_len = torch.tensor([len(t) for t in tokens], dtype=torch.long)
+    sig = torch.zeros(len(items), int(a_len.max()))
+    tok = torch.zeros(len(items), max(1, int(t_len.max())), dtype=torch.long)
+    for i, (a, t) in enumerate(zip(audios, tokens)):
+        sig[i, : len(a)] = a
+        tok[i, : len(t)] = t
+    return sig, a_len, tok, t_len, torch.tensor(langs, dtype=torch.long)

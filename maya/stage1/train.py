@@ -1,0 +1,168 @@
+"""Stage-1 training: NeMo model + our sampler + PyTorch Lightning, resumable, with a summary.
+
+``train(...)`` builds ``MayaHybridTDTCTC`` from ``config["stage1"]``, optionally initialises its
+encoder from a pretrained model, and fits it on the train split with the bucketing sampler
+(rebalanced by ``results/balance/weights.json``). It validates once before the first step (so the
+curve starts at the untrained model), every ``val_check_interval`` steps, and at the end;
+checkpoints every ``checkpoint_every_n_steps`` steps plus ``last.ckpt``; and resumes from
+``last.ckpt`` (model, optimizer, LR schedule, step and sampler position) when it exists.
+Outputs in ``out_dir``: ``final.nemo``, ``checkpoints/``, ``logs/`` (CSV + TensorBoard),
+``train_summary.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pyarrow.parquet as pq
+import torch
+
+from maya.errors import MayaError
+
+
+def prepare_run_dir(run_dir: Path, run_key: str) -> Path:
+    """The run directory (checkpoints, logs) for ``run_key``: kept across kills so a rerun resumes,
+    moved aside when the settings or the code changed (resuming those would mix two recipes)."""
+    key_file = run_dir / "run_key"
+    if run_dir.exists() and key_file.exists() and key_file.read_text() != run_key:
+        stale = run_dir.with_name(f"{run_dir.name}.stale-{int(time.time())}")
+        run_dir.rename(stale)
+        logging.getLogger(__name__).warning("settings or code changed since %s was written: moved it to %s and "
+                                            "training starts from scratch", run_dir, stale)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    key_file.write_text(run_key)
+    return run_dir
+
+
+def _balance_factors(weights_json: str | Path | None) -> dict:
+    if not weights_json:
+        return {}
+    data = json.loads(Path(weights_json).read_text())
+    return {f"{e['corpus']}/{e['language']}": e["repeat_factor"] for e in data["entries"]}
+
+
+def build_model(config: Mapping[str, Any], tokenizer_dir: str | Path, trainer=None):
+    from maya.stage1.model import MayaHybridTDTCTC, nemo_config
+
+    cfg = nemo_config(config["stage1"], tokenizer_dir, config["languages"], config["data"]["sample_rate"])
+    return MayaHybridTDTCTC(cfg, trainer=trainer)
+
+
+def _loader(dataset, sampler, workers: int):
+    from maya.stage1.data import collate
+
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                                       persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def _curve(metrics_csv: Path) -> list[dict]:
+    """Validation rows of Lightning's CSV log: step, val_wer, val_cer (+ CTC, + per language)."""
+    if not metrics_csv.exists():
+        return []
+    rows = []
+    with open(metrics_csv) as f:
+        for r in csv.DictReader(f):
+            if r.get("val_cer"):
+                rows.append({k: (float(v) if k != "step" else int(float(v))) for k, v in r.items()
+                             if v not in ("", None) and (k.startswith("val_") or k == "step")})
+    return rows
+
+
+def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str | Path, tokenizer_dir: str | Path,
+          balance_json: str | Path | None, out_dir: str | Path, *, noise_files: Sequence[str] = (),
+          workers: int = 0, progress: bool = True, run_key: str = "") -> dict:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from maya.stage1.data import ClipDataset, WaveAugment
+    from maya.stage1.init import init_from_pretrained
+    from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
+
+    s1 = config["stage1"]
+    tr, aug, samp = s1["trainer"], s1["augment"], s1["sampler"]
+    out = Path(out_dir)
+    run_dir = prepare_run_dir(out / "run", run_key)
+    ckpt_dir = run_dir / "checkpoints"
+    pl.seed_everything(tr["seed"], workers=True)
+
+    accelerator = tr["accelerator"]
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise MayaError("stage1.trainer.accelerator is gpu but no CUDA device is visible "
+                        "(run the demo config on CPU, or check CUDA_VISIBLE_DEVICES)")
+    loggers = [CSVLogger(str(run_dir), name="logs", version="", flush_logs_every_n_steps=tr["log_every_n_steps"]), TensorBoardLogger(str(run_dir), name="logs", version="tb")]
+    checkpoint = ModelCheckpoint(dirpath=str(ckpt_dir), filename="step{step:07d}", auto_insert_metric_name=False,
+                                 every_n_train_steps=tr["checkpoint_every_n_steps"], save_top_k=-1, save_last=True)
+    trainer = pl.Trainer(
+        accelerator=accelerator, devices=tr["devices"], strategy=tr["strategy"], precision=tr["precision"],
+        max_steps=tr["max_steps"], accumulate_grad_batches=tr["accumulate_grad_batches"],
+        gradient_clip_val=tr["gradient_clip_val"] or None, val_check_interval=tr["val_check_interval"],
+        check_val_every_n_epoch=None, log_every_n_steps=tr["log_every_n_steps"], logger=loggers,
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step")], enable_progress_bar=progress,
+        num_sanity_val_steps=0, use_distributed_sampler=False, enable_model_summary=False, default_root_dir=str(run_dir),
+    )
+    model = build_model(config, tokenizer_dir, trainer=trainer)
+
+    init_report = None
+    init = s1["init"]
+    last = ckpt_dir / "last.ckpt"
+    if init["pretrained"] and not last.exists():
+        init_report = init_from_pretrained(model, init["pretrained"], init["include"], init["exclude"], init.get("expand"))
+
+    langs = list(config["languages"])
+    train_ds = ClipDataset(train_tokens, model.tokenizer, langs, config["data"]["sample_rate"], WaveAugment(
+        speed_factors=tuple(aug["speed_perturb"]), noise_snr_db=tuple(aug["noise_snr_db"]), noise_prob=aug["noise_prob"],
+        noise_files=tuple(noise_files), seed=tr["seed"]))
+    val_ds = ClipDataset(Path(splits_dir) / "val.parquet", model.tokenizer, langs, config["data"]["sample_rate"])
+    t = pq.read_table(train_tokens, columns=["corpus", "language", "num_tokens"]).to_pydict()
+    groups = [f"{c}/{lang}" for c, lang in zip(t["corpus"], t["language"])]
+    caps = BatchCaps(samp["max_batch_duration_s"], samp["max_batch_size"], samp["max_tokens_in_batch"])
+    edges = config["data"]["bucket_edges_s"]
+    train_sampler = BucketingBatchSampler(train_ds.durations, t["num_tokens"], groups, _balance_factors(balance_json),
+                                          edges, caps, seed=tr["seed"], rank=trainer.global_rank,
+                                          world_size=trainer.world_size)
+    val_tokens = [len(model.tokenizer.text_to_ids(x)) for x in val_ds.rows["text_norm"]]
+    val_sampler = BucketingBatchSampler(val_ds.durations, val_tokens, ["val"] * len(val_ds), None, edges, caps,
+                                        shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size)
+    if train_sampler.stats["batches_per_rank"] == 0:
+        raise MayaError(f"{train_tokens}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
+                        f"fewer than the {trainer.world_size} ranks; add data or use fewer devices")
+    model.sampler = train_sampler
+    train_dl, val_dl = _loader(train_ds, train_sampler, workers), _loader(val_ds, val_sampler, workers)
+
+    started = time.time()
+    resumed_from = str(last) if last.exists() else None
+    if resumed_from is None:
+        trainer.validate(model, val_dl, verbose=False)  # step 0: the untrained model's WER/CER
+    trainer.fit(model, train_dl, val_dl, ckpt_path=resumed_from)
+    trainer.validate(model, val_dl, verbose=False)
+    wall = time.time() - started
+
+    summary = {}
+    if trainer.is_global_zero:
+        model.save_to(str(out / "final.nemo"))
+        metrics = getattr(model, "last_val_metrics", {})
+        per_lang = {lang: {"wer": metrics.get(f"val_wer_{lang}"), "cer": metrics.get(f"val_cer_{lang}")}
+                    for lang in langs if f"val_wer_{lang}" in metrics}
+        summary = {
+            "steps": int(trainer.global_step), "max_steps": tr["max_steps"], "wall_s": round(wall, 1),
+            "resumed_from": resumed_from, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "devices": trainer.world_size, "precision": tr["precision"],
+            "train_clips": len(train_ds), "val_clips": len(val_ds),
+            "sampler": train_sampler.stats,
+            "final_val": {k: metrics.get(k) for k in ("val_wer", "val_cer", "val_wer_ctc", "val_cer_ctc")},
+            "final_val_per_language": per_lang,
+            "curve": _curve(run_dir / "logs" / "metrics.csv"),
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "init": init_report,
+        }
+        if (run_dir / "logs" / "metrics.csv").exists():
+            shutil.copyfile(run_dir / "logs" / "metrics.csv", out / "metrics.csv")
+        (out / "train_summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    return summary

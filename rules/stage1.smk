@@ -1,0 +1,54 @@
+# Stage 1: FastConformer hybrid TDT + CTC (NeMo) -> results/stage1/final.nemo
+
+
+rule stage1_readiness:
+    """GPU training gate (README: make prod-readiness): GPUs, disk, artifacts, pretrained weights."""
+    input:
+        unpack(stage1_inputs),
+    output:
+        "results/stage1/readiness.json",
+    params:
+        settings=json.dumps(STAGE1_SETTINGS | {"vocab_size": STAGE1_VOCAB}),
+        code=code("stage1_readiness.py"),
+    log:
+        "logs/stage1/readiness.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step stage1_readiness --settings {params.settings:q} --artifacts {input:q}"
+        " --checkpoint-dir results/stage1/run/checkpoints --out {output:q} > {log:q} 2>&1"
+
+
+rule train_stage1:
+    """Train Stage 1 on the train split (resumes from results/stage1/run/ after a kill)."""
+    input:
+        unpack(stage1_inputs),
+        gate=stage1_gate,
+    output:
+        model="results/stage1/final.nemo",
+        summary="results/stage1/train_summary.json",
+        metrics="results/stage1/metrics.csv",
+    params:
+        # Only what training reads: an evaluation or report setting never retrains.
+        settings=json.dumps(STAGE1_SETTINGS),
+        run_key=lambda w: stage1_run_key(),
+        code=code("train_stage1.py"),
+        workers=STAGE1_WORKERS,
+        tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
+    resources:
+        gpu=STAGE1_GPUS,
+        gres=f"gpu:{STAGE1_GPUS}" if STAGE1_GPUS else None,
+        nodes=1,
+        tasks_per_node=max(1, STAGE1_GPUS),
+        cpus_per_task=8 if STAGE1_GPUS else 1,
+        runtime=config["stage1"]["trainer"]["max_steps"] // 1000 * 60 + 60 if STAGE1_GPUS else 60,
+    threads: workflow.cores if not STAGE1_GPUS else 8
+    log:
+        "logs/stage1/train.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step train_stage1 --settings {params.settings:q} --splits results/splits"
+        " --train-tokens {input.train_tokens:q} --tokenizer {params.tokenizer_dir:q} --balance {input.balance:q}"
+        " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --no-progress"
+        " > {log:q} 2>&1"

@@ -1,0 +1,130 @@
+"""Stage-1 sampler: caps, determinism, rebalancing, cost-balanced DDP shards, mid-epoch resume."""
+
+import numpy as np
+import pytest
+
+from maya.stage1.sampler import BatchCaps, BucketingBatchSampler, batch_cost, pack, shard_by_cost
+
+EDGES = [0, 4, 8, 12, 16, 20]
+
+
+def _corpus(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    dur = rng.uniform(0.5, 19.5, n)
+    tok = (dur * rng.uniform(2, 8, n)).astype(int) + 1
+    groups = np.where(rng.random(n) < 0.8, "c/en", "c/as")
+    return dur, tok, groups
+
+
+def _sampler(**kw):
+    dur, tok, groups = _corpus()
+    args = dict(durations=dur, tokens=tok, groups=groups, repeat_factors={"c/en": 0.5, "c/as": 3.0},
+                bucket_edges=EDGES, caps=BatchCaps(60.0, 8, 150), seed=7)
+    args.update(kw)
+    return BucketingBatchSampler(**args), dur, tok, groups
+
+
+def test_every_batch_respects_all_three_caps():
+    s, dur, tok, _ = _sampler()
+    batches = list(s)
+    assert batches
+    for b in batches:
+        if len(b) == 1:
+            continue  # a single over-cap clip is still trained on
+        assert dur[b].sum() <= 60.0 and len(b) <= 8 and tok[b].sum() <= 150
+
+
+def test_caps_bind_on_each_dimension():
+    dur = np.array([10.0] * 10)
+    tok = np.array([10] * 10)
+    assert max(len(b) for b in pack(range(10), dur, tok, BatchCaps(30, 100, 1000))) == 3  # seconds
+    assert max(len(b) for b in pack(range(10), dur, tok, BatchCaps(1000, 2, 1000))) == 2  # count
+    assert max(len(b) for b in pack(range(10), dur, tok, BatchCaps(1000, 100, 45))) == 4  # tokens
+
+
+def test_batches_stay_inside_one_duration_bucket():
+    s, dur, _, _ = _sampler()
+    for b in s:
+        assert len(set(np.searchsorted(EDGES, dur[b], side="right"))) == 1
+
+
+def test_deterministic_per_seed_and_epoch():
+    a, b = _sampler()[0], _sampler()[0]
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    c = _sampler(seed=8)[0]
+    assert list(c) != list(a)
+
+
+def test_rebalancing_follows_repeat_factors():
+    s, dur, tok, groups = _sampler()
+    idx = [i for b in s for i in b]
+    n_en, n_as = (groups == "c/en").sum(), (groups == "c/as").sum()
+    got_en = sum(groups[i] == "c/en" for i in idx)
+    got_as = sum(groups[i] == "c/as" for i in idx)
+    assert got_as == pytest.approx(3 * n_as, abs=2)
+    assert got_en == pytest.approx(0.5 * n_en, abs=2)
+
+
+def test_ddp_ranks_get_equal_cost_not_equal_counts():
+    dur, tok, groups = _corpus(2000, seed=3)
+    per_rank_costs, per_rank_clips = [], []
+    for rank in range(8):
+        s = BucketingBatchSampler(dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8)
+        batches = list(s)
+        per_rank_costs.append(sum(batch_cost(b, dur, tok) for b in batches))
+        per_rank_clips.append(sum(len(b) for b in batches))
+        assert len(batches) == s.stats["batches_per_rank"]
+    imbalance = max(per_rank_costs) / np.mean(per_rank_costs)
+    assert imbalance < 1.01, per_rank_costs
+    # The naive alternative: deal batches round-robin in shuffled order.
+    s = BucketingBatchSampler(dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1)
+    plan, _ = s.plan(0)
+    batches = plan[0]
+    order = np.random.default_rng(0).permutation(len(batches))
+    naive = [sum(batch_cost(batches[i], dur, tok) for i in order[r::8]) for r in range(8)]
+    assert max(naive) / np.mean(naive) > imbalance
+    # All ranks see disjoint batches.
+    seen = [tuple(b) for rank in range(8) for b in BucketingBatchSampler(
+        dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8)]
+    assert len(seen) == len(set(seen))
+
+
+def test_shard_by_cost_steps_pair_similar_batches():
+    costs = [100, 1, 99, 2, 50, 51]
+    per_rank = shard_by_cost(costs, 2, np.random.default_rng(0))
+    for a, b in zip(*per_rank):
+        assert abs(costs[a] - costs[b]) <= 2
+
+
+def test_resume_mid_epoch_continues_with_the_same_batches():
+    s = _sampler()[0]
+    full = list(s)
+    s.set_epoch(0)
+    it = iter(s)
+    for _ in range(5):
+        next(it)
+        s.advance(1)
+    state = s.state_dict()
+    restored = _sampler()[0]
+    restored.load_state_dict(state)
+    restored.set_epoch(state["epoch"])  # what Lightning does at the start of the resumed epoch
+    assert list(restored) == full[5:]
+    assert len(restored) == len(full)
+    with pytest.raises(ValueError, match="seed"):
+        _sampler(seed=99)[0].load_state_dict(state)
+
+
+def test_lightning_reaches_set_epoch_through_the_dataloader():
+    import torch
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+
+    s = _sampler()[0]
+    dl = torch.utils.data.DataLoader(list(range(600)), batch_sampler=s)
+    first = list(s)
+    for _ in first:
+        s.advance(1)
+    assert list(s) == []  # the epoch is used up ...
+    _set_sampler_epoch(dl, 1)  # ... until Lightning starts the next one
+    assert s.epoch == 1 and s.consumed == 0 and len(list(s)) > 0

@@ -1,0 +1,108 @@
+"""Stage 1 inside the workflow: the tiny run's model and summary, resume after a kill, settings scope."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers import SNAKEMAKE, TINY_CONFIG, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+TINY = ("--configfile", "tiny.yaml")
+
+
+def test_tiny_run_trains_stage1_and_writes_its_summary(tiny_run):
+    summary = json.loads((tiny_run / "results/stage1/train_summary.json").read_text())
+    assert summary["steps"] == TINY_CONFIG["stage1"]["trainer"]["max_steps"]
+    assert summary["device"] == "cpu" and summary["resumed_from"] is None
+    steps = [r["step"] for r in summary["curve"]]
+    assert steps[0] == 0 and len(steps) >= 3  # before training, during, at the end
+    for row in summary["curve"]:
+        assert 0 <= row["val_cer"] and 0 <= row["val_wer"] and "val_cer_ctc" in row
+    assert set(summary["final_val_per_language"]) <= {"en", "hi", "ta"}
+    assert summary["sampler"]["batches"] > 0
+    assert (tiny_run / "results/stage1/final.nemo").stat().st_size > 100_000
+    assert (tiny_run / "results/stage1/metrics.csv").exists()
+    assert (tiny_run / "logs/stage1/train.log").exists()
+    ckpts = sorted(p.name for p in (tiny_run / "results/stage1/run/checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and any(c.startswith("step") for c in ckpts)
+    assert list((tiny_run / "results/stage1/run/logs/tb").glob("events.out.tfevents.*"))
+
+
+def test_maya_transcribe_on_the_trained_model(tiny_run):
+    import sys
+
+    wav = next((tiny_run / "results").rglob("*.flac"), None)
+    if wav is None:  # the demo corpus keeps audio in tars; take one clip out for the CLI
+        import pyarrow.parquet as pq
+
+        from maya.audio.reader import AudioRef, TarOffsetReader
+        import soundfile as sf
+
+        row = pq.read_table(tiny_run / "results/splits/test.parquet").slice(0, 1).to_pylist()[0]
+        audio = TarOffsetReader().read(AudioRef(str(tiny_run / row["audio_path"]), row["offset"], row["nbytes"]))
+        wav = tiny_run / "clip.wav"
+        sf.write(wav, audio, 16000)
+    for extra in (["--lang", "hi"], ["--decoder", "ctc"]):
+        proc = subprocess.run([sys.executable, "-m", "maya.cli", "transcribe", "--model",
+                               str(tiny_run / "results/stage1/final.nemo"), *extra, str(wav)],
+                              capture_output=True, text=True, timeout=600, cwd=tiny_run,
+                              env={**os.environ, "PYTHONPATH": str(tiny_run)})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_training_resumes_after_a_kill(tiny_copy):
+    cfg = {**TINY_CONFIG, "stage1": {"trainer": {"max_steps": 12, "val_check_interval": 100,
+                                                 "checkpoint_every_n_steps": 3, "log_every_n_steps": 1}}}
+    write_config(tiny_copy / "tiny.yaml", cfg)
+    ckpts = tiny_copy / "results/stage1/run/checkpoints"
+    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", *TINY, "results/stage1/final.nemo"], cwd=tiny_copy,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and not (ckpts / "step0000003.ckpt").exists():
+            assert proc.poll() is None, "training ended before it could be killed"
+            time.sleep(0.5)
+        assert (ckpts / "step0000003.ckpt").exists(), "no checkpoint within 10 minutes"
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (tiny_copy / "results/stage1/train_summary.json").exists() or \
+        json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 12
+    snakemake(tiny_copy, "--unlock", *TINY)
+    snakemake(tiny_copy, "--cores", "2", *TINY, "results/stage1/final.nemo")
+    summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
+    assert summary["resumed_from"] and summary["resumed_from"].endswith("last.ckpt")
+    assert summary["steps"] == 12
+    import torch
+
+    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 12
+    assert last["maya_sampler"]["consumed"] >= 1
+    assert planned_jobs(tiny_copy, *TINY, "results/stage1/final.nemo") == {}
+
+
+def test_changed_training_settings_restart_instead_of_resuming(tiny_copy):
+    cfg = {**TINY_CONFIG, "stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 2.0e-3}}}
+    write_config(tiny_copy / "tiny.yaml", cfg)
+    snakemake(tiny_copy, "--cores", "2", *TINY, "results/stage1/final.nemo")
+    summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
+    assert summary["resumed_from"] is None
+    assert list((tiny_copy / "results/stage1").glob("run.stale-*"))
+
+
+def test_readiness_gate_fails_fast_without_gpus(tiny_copy):
+    cfg = {**TINY_CONFIG, "stage1": {**TINY_CONFIG["stage1"],
+                                     "trainer": {**TINY_CONFIG["stage1"]["trainer"], "accelerator": "gpu", "devices": 8},
+                                     "init": {"pretrained": "pretrained/missing.nemo"}}}
+    write_config(tiny_copy / "tiny.yaml", cfg)
+    proc = snakemake(tiny_copy, "--cores", "2", *TINY, "results/stage1/final.nemo", check=False)
+    assert proc.returncode != 0
+    log = (tiny_copy / "logs/stage1/readiness.log").read_text()
+    assert "GPUs: the trainer wants 8, 0 visible" in log
+    assert "pretrained/missing.nemo: pretrained weights not found" in log
+    assert not (tiny_copy / "results/stage1/final.nemo").stat().st_mtime > (tiny_copy / "tiny.yaml").stat().st_mtime
