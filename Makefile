@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependency list changes; a second `make` is instant.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-fast lint dag bench model-summary clean clean-results
+.PHONY: install browser demo test test-fast lint dag bench model-summary prod-readiness clean clean-results
 
 install: $(STAMP)
 
@@ -21,13 +21,22 @@ $(STAMP): pyproject.toml
 	@touch $@
 	@$(BIN)/python -c "import torch, nemo, snakemake; print('>> torch', torch.__version__, '| nemo', nemo.__version__, '| snakemake', snakemake.__version__)"
 
+# Debian's Chromium renders reports/eval.html in a test (headless screenshot). Needs root for apt;
+# without it the screenshot test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo ">> installing Debian's chromium (report screenshot test; log: /tmp/maya-apt.log)"; \
+	  { apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }; } \
+	  >/tmp/maya-apt.log 2>&1 || echo ">> could not install chromium (see /tmp/maya-apt.log); the screenshot test will skip"; }
+
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	@$(BIN)/python -c "import json; t=json.load(open('results/qc/summary.json'))['total']; \
 	print(f\">> demo finished: {t['shards']} shards ({t['shards_failed']} failed), {t['clips_kept']} of {t['clips_in']} clips kept, {t['hours_kept']:.2f} h\")"
-	@echo ">> QC: results/qc/summary.json | splits: results/splits/report.json | tokenizers: results/tokenizer/ (fertility.csv) | per-rule logs: logs/"
+	@$(BIN)/python -c "import json; s=json.load(open('results/stage1/train_summary.json')); c=s['curve']; \
+	print(f\">> stage 1: {s['steps']} steps in {s['wall_s']:.0f} s; val CER (TDT greedy) {100*c[0]['val_cer']:.1f}% at step 0 -> {100*c[-1]['val_cer']:.1f}%, CTC {100*c[0]['val_cer_ctc']:.1f}% -> {100*c[-1]['val_cer_ctc']:.1f}%\")"
+	@echo ">> report: reports/eval.html | per-language scores: results/eval/summary.csv | model: results/stage1/final.nemo | per-rule logs: logs/"
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install
@@ -45,6 +54,10 @@ bench: install
 # Parameters per component of the production Stage-1 network (meta device, no weights allocated).
 model-summary: install
 	PYTHONPATH=. $(BIN)/python workflow_scripts/model_summary.py --configfile config.yaml config/prod.yaml
+
+# Production launch gate (seed README: make prod-readiness): GPUs, disk, artifacts, pretrained weights.
+prod-readiness: install
+	$(BIN)/snakemake --profile h200 results/stage1/readiness.json
 
 clean-results:
 	rm -rf results reports logs .snakemake

@@ -14,6 +14,8 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/data.smk"
 include: "rules/prepare.smk"
+include: "rules/stage1.smk"
+include: "rules/eval.smk"
 
 
 rule all:

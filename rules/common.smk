@@ -54,6 +54,9 @@ BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broke
 
 wildcard_constraints:
     corpus="|".join(re.escape(c) for c in CORPORA),
+    stage="stage1",
+    decoder="tdt_greedy|ctc_greedy",
+    testset=r"[^/]+",
     lang="|".join(LANGUAGES),
     shard=r"[^/]+",
 
@@ -169,17 +172,19 @@ def language_indexes(wildcards):
     ]
 
 
-def manifest_targets():
+def manifest_targets(use=("train", "eval")):
     return [
         f"results/manifests/{corpus}/{lang}.{ext}"
         for corpus in CORPORA
+        if CORPORA[corpus]["use"] in use
         for lang in sorted({lang for lang, _ in shards_of(corpus)})
         for ext in ("parquet", "jsonl")
     ]
 
 
 def all_manifests(wildcards):
-    return [p for p in manifest_targets() if p.endswith(".parquet")]
+    """Manifests of the training corpora (what splits, balance and tokenizers read)."""
+    return [p for p in manifest_targets(("train",)) if p.endswith(".parquet")]
 
 
 def flags(settings, *names):
@@ -189,6 +194,82 @@ def flags(settings, *names):
 
 STAGE1_VOCAB = config["tokenizer"]["vocab_size"]
 TOKENIZER_VOCABS = sorted({STAGE1_VOCAB, config["tokenizer"]["ctc_vocab_size"] or STAGE1_VOCAB})
+
+
+# Everything Stage 1 reads, and nothing else (params below decide reruns).
+STAGE1_SETTINGS = {
+    "stage1": config["stage1"],
+    "languages": config["languages"],
+    "data": {"sample_rate": config["data"]["sample_rate"], "bucket_edges_s": config["data"]["bucket_edges_s"]},
+}
+STAGE1_GPUS = config["stage1"]["trainer"]["devices"] if config["stage1"]["trainer"]["accelerator"] == "gpu" else 0
+# CPU demo: no worker processes (2 cores do the model); GPU: workers feed 8 devices.
+STAGE1_WORKERS = 6 if STAGE1_GPUS else 0
+STAGE1_INPUTS = {
+    "train_tokens": "results/batching/train_tokens.parquet",
+    "val": "results/splits/val.parquet",
+    "tokenizer": f"results/tokenizer/bpe{STAGE1_VOCAB}/tokenizer.model",
+    "balance": "results/balance/weights.json",
+}
+
+
+def stage1_inputs(wildcards):
+    # The pretrained weights are not an input: a fresh clone must still plan (`-n`) without them.
+    # The readiness gate fails with a clear message when they are missing or unreadable.
+    return STAGE1_INPUTS
+
+
+def stage1_gate(wildcards):
+    """The readiness gate runs before GPU training only (never on the CPU demo)."""
+    return ["results/stage1/readiness.json"] if STAGE1_GPUS else []
+
+
+def stage1_run_key():
+    import hashlib
+
+    blob = json.dumps(STAGE1_SETTINGS, sort_keys=True) + code_fingerprint(REPO, "workflow_scripts/train_stage1.py")
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+EVAL_CORPORA = [n for n, c in CORPORA.items() if c["use"] == "eval"]
+# "heldout" is the test split of the training corpora; every eval corpus is one more test set.
+TESTSETS = ["heldout", *EVAL_CORPORA]
+EVAL_DECODERS = {"tdt_greedy": "tdt", "ctc_greedy": "ctc"}
+
+
+def testset_parquet(wildcards):
+    if wildcards.testset == "heldout":
+        return "results/splits/test.parquet"
+    return f"results/eval/testsets/{wildcards.testset}.parquet"
+
+
+def eval_testset_manifests(wildcards):
+    corpus = wildcards.testset
+    return [f"results/manifests/{corpus}/{lang}.parquet" for lang in sorted({l for l, _ in shards_of(corpus)})]
+
+
+def eval_outputs(name):
+    return [f"results/eval/{stage}/{testset}/{decoder}/{name}"
+            for stage in config["eval"]["stages"] for testset in TESTSETS for decoder in config["eval"]["decoders"]]
+
+
+def git_commit():
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown (not a git checkout)"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+
+
+def config_hash():
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def final_targets(wildcards):
@@ -201,4 +282,6 @@ def final_targets(wildcards):
         *[f"results/tokenizer/bpe{v}/tokenizer.model" for v in TOKENIZER_VOCABS],
         "results/tokenizer/fertility.json",
         "results/batching/bins.json",
+        "results/stage1/final.nemo",
+        "reports/eval.html",
     ]

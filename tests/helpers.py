@@ -21,6 +21,8 @@ _IGNORE = shutil.ignore_patterns(
 TINY_CONFIG = {
     "languages": ["en", "hi", "ta"],
     "demo_corpus": {"clips_per_shard": 10, "shards_per_language": 1, "speakers_per_language": 2},
+    "stage1": {"trainer": {"max_steps": 4, "val_check_interval": 2, "checkpoint_every_n_steps": 2,
+                           "log_every_n_steps": 1}},
 }
 
 

@@ -1,0 +1,264 @@
+"""``reports/eval.html``: one self-contained page (plots as embedded PNG, no network).
+
+Sections: per-language WER and CER (bars with 95 % CI error bars for every stage and decoder,
+then the table, then a macro average); RTFx; training hours per language before and after
+balancing; data QC; Stage-1 training curves; published baselines (labelled as other people's
+numbers on other test sets); provenance (git commit, config hash, checkpoint sha256, dates).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import html
+import io
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+# Build guide + Vistaar README: IndicWhisper WER (%) on Kathbath. Not our test sets.
+PUBLISHED_BASELINES = {
+    "source": "IndicWhisper (Vistaar benchmark README; build guide), WER % on Kathbath",
+    "wer": {"bn": 16.6, "gu": 17.8, "hi": 10.3, "kn": 19.3, "ml": 34.8, "mr": 19.9, "or": 24.7,
+            "pa": 16.9, "ta": 24.2, "te": 25.0},
+}
+
+LANGUAGE_NAMES = {"as": "Assamese", "bn": "Bengali", "en": "English", "gu": "Gujarati", "hi": "Hindi",
+                  "kn": "Kannada", "ml": "Malayalam", "mr": "Marathi", "or": "Odia", "pa": "Punjabi",
+                  "ta": "Tamil", "te": "Telugu"}
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1180px;color:#1d2433;padding:0 1rem}
+h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:2px solid #e3e7ef;padding-bottom:.3rem}
+h3{font-size:1.05rem;margin-top:1.4rem}.sub{color:#5b6478;margin-top:0}
+table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.88rem}th,td{padding:.28rem .6rem;border-bottom:1px solid #e3e7ef;text-align:right}
+th{background:#f4f6fa;text-align:center}td.l,th.l{text-align:left}tr.avg td{font-weight:600;border-top:2px solid #c9cfdb}
+.note{background:#fff8e5;border-left:4px solid #f0b429;padding:.5rem .8rem;font-size:.9rem}
+.muted{color:#6b7385;font-size:.85rem}img{max-width:100%;height:auto;border:1px solid #eef0f5;margin:.4rem 0}
+code{background:#f4f6fa;padding:0 .25rem;border-radius:3px}
+"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _pct(x) -> str:
+    try:
+        return "-" if x is None or x != x else f"{100 * float(x):.1f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _bars(rows: list[dict], metric: str, title: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    langs = sorted({r["language"] for r in rows})
+    series = sorted({(r["stage"], r["decoder"]) for r in rows})
+    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(langs) * max(1, len(series)) / 1.5), 3.6))
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(langs))
+    for k, (stage, dec) in enumerate(series):
+        vals, lo, hi = [], [], []
+        for lang in langs:
+            r = next((r for r in rows if r["language"] == lang and (r["stage"], r["decoder"]) == (stage, dec)), None)
+            v = float(r[metric]) * 100 if r else np.nan
+            vals.append(v)
+            lo.append(v - float(r[f"{metric}_ci_low"]) * 100 if r else 0)
+            hi.append(float(r[f"{metric}_ci_high"]) * 100 - v if r else 0)
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, yerr=[np.maximum(lo, 0), np.maximum(hi, 0)],
+               capsize=2, label=f"{stage} {dec}")
+    ax.set_xticks(x, langs)
+    ax.set_ylabel(f"{metric.upper()} (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=.3)
+    return _png(fig)
+
+
+def _curves(metrics_csv: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    val, train = {}, {}
+    with open(metrics_csv) as f:
+        for r in csv.DictReader(f):
+            step = int(float(r["step"]))
+            for k in ("val_wer", "val_cer", "val_wer_ctc", "val_cer_ctc"):
+                if r.get(k):
+                    val.setdefault(k, []).append((step, 100 * float(r[k])))
+            for k in ("train_loss", "train_rnnt_loss", "train_ctc_loss"):
+                if r.get(k):
+                    train.setdefault(k, []).append((step, float(r[k])))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for k, pts in train.items():
+        a1.plot(*zip(*pts), label=k, lw=1)
+    a1.set_xlabel("step")
+    a1.set_ylabel("loss")
+    a1.set_title("Stage 1 training loss")
+    a1.legend(fontsize=8, frameon=False)
+    for k, pts in val.items():
+        a2.plot(*zip(*pts), marker="o", ms=3, label=k)
+    a2.set_xlabel("step")
+    a2.set_ylabel("%")
+    a2.set_title("Stage 1 validation (greedy)")
+    a2.set_ylim(bottom=0)
+    a2.legend(fontsize=8, frameon=False)
+    for a in (a1, a2):
+        a.grid(alpha=.3)
+    return _png(fig)
+
+
+def _hours(balance: Mapping) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    langs = sorted(balance["languages"])
+    before = [balance["languages"][l]["hours_before"] for l in langs]
+    after = [balance["languages"][l]["hours_after"] for l in langs]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    x = np.arange(len(langs))
+    ax.bar(x - 0.2, before, 0.4, label="before balancing")
+    ax.bar(x + 0.2, after, 0.4, label=f"after ({balance['method']}, T={balance['temperature']})")
+    ax.set_xticks(x, langs)
+    ax.set_ylabel("hours per epoch")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=.3)
+    return _png(fig)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence], left: int = 1, classes: Sequence[str] = ()) -> str:
+    out = ["<table><tr>" + "".join(f'<th class="{"l" if i < left else ""}">{html.escape(str(h))}</th>'
+                                   for i, h in enumerate(headers)) + "</tr>"]
+    for k, r in enumerate(rows):
+        cls = f' class="{classes[k]}"' if k < len(classes) and classes[k] else ""
+        out.append(f"<tr{cls}>" + "".join(f'<td class="{"l" if i < left else ""}">{html.escape(str(c))}</td>'
+                                          for i, c in enumerate(r)) + "</tr>")
+    return "\n".join(out) + "</table>"
+
+
+def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx: Mapping[str, str | Path],
+                 balance_json: str | Path, qc_json: str | Path, train_summary: str | Path | None,
+                 metrics_csv: str | Path | None, provenance: Mapping, out_html: str | Path,
+                 title: str = "Maya ASR evaluation") -> dict:
+    """Write the report; ``scores``/``rtfx`` map "stage/testset/decoder" to their JSON files."""
+    with open(summary_csv) as f:
+        rows = list(csv.DictReader(f))
+    balance = json.loads(Path(balance_json).read_text())
+    qc = json.loads(Path(qc_json).read_text())
+    train = json.loads(Path(train_summary).read_text()) if train_summary and Path(train_summary).exists() else None
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="sub">Generated {html.escape(provenance.get("generated", ""))} &middot; run '
+             f'<code>{html.escape(str(provenance.get("run_name", "")))}</code> &middot; commit '
+             f'<code>{html.escape(str(provenance.get("git_commit", ""))[:12])}</code></p>']
+
+    parts.append("<h2>Word and character error rates per language</h2>")
+    parts.append('<p class="muted">Greedy decoding; references and hypotheses go through the same normalisation '
+                 "as the tokenizer corpus (NFC, punctuation removed, digits to ASCII, Latin lower-cased). "
+                 "Error bars and brackets: 95 % bootstrap confidence intervals (utterance resampling, "
+                 f"{html.escape(str(provenance.get('bootstrap', '')))}).</p>")
+    testsets = sorted({r["testset"] for r in rows})
+    for ts in testsets:
+        sel = [r for r in rows if r["testset"] == ts]
+        parts.append(f"<h3>Test set <code>{html.escape(ts)}</code></h3>")
+        parts.append(_bars(sel, "wer", f"WER per language - {ts}"))
+        parts.append(_bars(sel, "cer", f"CER per language - {ts}"))
+        table, classes = [], []
+        for r in sorted(sel, key=lambda r: (r["stage"], r["decoder"], r["language"])):
+            table.append([r["stage"], r["decoder"], f'{r["language"]} ({LANGUAGE_NAMES.get(r["language"], "?")})',
+                          r["utterances"], f'{float(r["hours"]):.3f}',
+                          f'{_pct(r["wer"])} [{_pct(r["wer_ci_low"])}, {_pct(r["wer_ci_high"])}]',
+                          f'{_pct(r["cer"])} [{_pct(r["cer_ci_low"])}, {_pct(r["cer_ci_high"])}]',
+                          f'{r["word_substitutions"]}/{r["word_deletions"]}/{r["word_insertions"]}', r["ref_words"]])
+            classes.append("")
+        for stage, dec in sorted({(r["stage"], r["decoder"]) for r in sel}):
+            grp = [r for r in sel if (r["stage"], r["decoder"]) == (stage, dec)]
+            mw = sum(float(r["wer"]) for r in grp) / len(grp)
+            mc = sum(float(r["cer"]) for r in grp) / len(grp)
+            table.append([stage, dec, f"macro average of {len(grp)} languages", sum(int(r["utterances"]) for r in grp),
+                          "", _pct(mw), _pct(mc), "", ""])
+            classes.append("avg")
+        parts.append(_table(["stage", "decoder", "language", "utts", "hours", "WER % [95% CI]", "CER % [95% CI]",
+                             "S/D/I (words)", "ref words"], table, left=3, classes=classes))
+
+    parts.append("<h2>Top word confusions</h2>")
+    for key in sorted(scores):
+        s = json.loads(Path(scores[key]).read_text())
+        items = []
+        for lang, v in s["languages"].items():
+            conf = ", ".join(f'{c["ref"]} -> {c["hyp"]} ({c["count"]})' for c in v["confusions"][:5])
+            items.append([lang, conf or "-"])
+        parts.append(f"<h3><code>{html.escape(key)}</code></h3>" + _table(["language", "reference -> hypothesis (count)"],
+                                                                        items, left=2))
+
+    parts.append("<h2>Decoding speed</h2>")
+    rt_rows = []
+    for key in sorted(rtfx):
+        r = json.loads(Path(rtfx[key]).read_text())
+        rt_rows.append([key, r["utterances"], f'{r["audio_s"]:.1f}', f'{r["decode_s"]:.2f}', r["rtfx"],
+                        r["rtfx_end_to_end"], r["device"], r["batch_size"], r["threads"]])
+    parts.append(_table(["stage/testset/decoder", "utts", "audio s", "decode s", "RTFx (model)",
+                         "RTFx (with audio reading)", "device", "batch", "CPU threads"], rt_rows))
+
+    parts.append("<h2>Training data per language</h2>")
+    parts.append(_hours(balance))
+    hrs = [[l, LANGUAGE_NAMES.get(l, "?"), f'{v["hours_before"]:.3f}', f'{100 * v["share_before"]:.1f}',
+            f'{v["hours_after"]:.3f}', f'{100 * v["share_after"]:.1f}'] for l, v in sorted(balance["languages"].items())]
+    parts.append(_table(["language", "", "hours before", "share %", "hours after", "share %"], hrs, left=2))
+
+    parts.append("<h2>Data QC</h2>")
+    t = qc["total"]
+    parts.append(f'<p>{t["shards"]} shards ({t["shards_ok"]} ok, {t["shards_degraded"]} degraded, '
+                 f'{t["shards_failed"]} failed); {t["clips_in"]:,} clips in, {t["clips_kept"]:,} kept, '
+                 f'{t["clips_quarantined"]:,} quarantined; {t["hours_kept"]:.2f} h kept.</p>')
+    parts.append(_table(["quarantine reason", "clips"], sorted(t["quarantined_by_reason"].items()), left=1))
+    if t.get("failed_shards"):
+        parts.append(_table(["failed shard", "reason"], [[f'{f["language"]}/{f["shard_id"]}', f'{f["code"]}: {f["detail"]}']
+                                                         for f in t["failed_shards"]], left=2))
+
+    parts.append("<h2>Stage 1 training</h2>")
+    if train:
+        parts.append(f'<p>{train["steps"]} steps in {train["wall_s"]:.0f} s on {html.escape(train["device"])} '
+                     f'({train["devices"]} device(s), {html.escape(train["precision"])}); {train["train_clips"]:,} '
+                     f'train clips, {train["val_clips"]:,} validation clips; {train["parameters"]:,} parameters.</p>')
+        curve = train.get("curve", [])
+        if curve:
+            parts.append(_table(["step", "val WER % (TDT)", "val CER % (TDT)", "val WER % (CTC)", "val CER % (CTC)"],
+                                [[c["step"], _pct(c.get("val_wer")), _pct(c.get("val_cer")), _pct(c.get("val_wer_ctc")),
+                                  _pct(c.get("val_cer_ctc"))] for c in curve], left=1))
+    if metrics_csv and Path(metrics_csv).exists():
+        parts.append(_curves(Path(metrics_csv)))
+
+    parts.append("<h2>Published baselines (not ours)</h2>")
+    parts.append(f'<p class="note">Published numbers from other systems on <b>other test sets</b>, for orientation '
+                 f"only; they are not comparable with the tables above. Source: "
+                 f'{html.escape(PUBLISHED_BASELINES["source"])}.</p>')
+    parts.append(_table(["language", "published WER %"], [[f"{l} ({LANGUAGE_NAMES[l]})", v]
+                                                           for l, v in PUBLISHED_BASELINES["wer"].items()], left=1))
+
+    parts.append("<h2>Provenance</h2>")
+    parts.append(_table(["item", "value"], [[k, v] for k, v in provenance.items()], left=2))
+
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>")
+    Path(out_html).write_text(page, encoding="utf-8")
+    return {"bytes": len(page), "languages": sorted({r["language"] for r in rows}), "testsets": testsets}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

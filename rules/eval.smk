@@ -1,0 +1,112 @@
+# Evaluation: decode (per checkpoint x test set x decoder) -> score -> summary.csv -> reports/eval.html
+
+
+rule eval_testset:
+    """An external test set (corpus with `use: eval`) as one Parquet of its QC'd clips."""
+    input:
+        eval_testset_manifests,
+    output:
+        "results/eval/testsets/{testset}.parquet",
+    params:
+        code=code("eval_testset.py"),
+    log:
+        "logs/eval/testset_{testset}.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step eval_testset --manifests {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule decode_testset:
+    """Greedy decoding of one test set with one checkpoint and decoder; RTFx measured."""
+    input:
+        model="results/{stage}/final.nemo",
+        testset=testset_parquet,
+    output:
+        hyps="results/eval/{stage}/{testset}/{decoder}/hyps.jsonl",
+        rtfx="results/eval/{stage}/{testset}/{decoder}/rtfx.json",
+    params:
+        decoder=lambda w: EVAL_DECODERS[w.decoder],
+        batch_size=config["eval"]["batch_size"],
+        lang_hint="--lang-hint" if config["eval"]["lang_hint"] else "--no-lang-hint",
+        device=config["eval"]["device"],
+        code=code("decode_testset.py"),
+    resources:
+        gpu=1 if STAGE1_GPUS else 0,
+    threads: 2
+    log:
+        "logs/eval/decode_{stage}_{testset}_{decoder}.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step decode_testset --model {input.model:q} --testset {input.testset:q} --decoder {params.decoder}"
+        " --batch-size {params.batch_size} {params.lang_hint} --device {params.device} --no-progress"
+        " --out-hyps {output.hyps:q} --out-rtfx {output.rtfx:q} > {log:q} 2>&1"
+
+
+rule score_testset:
+    """WER/CER per language with bootstrap CIs and confusions (re-scoring never re-decodes)."""
+    input:
+        "results/eval/{stage}/{testset}/{decoder}/hyps.jsonl",
+    output:
+        "results/eval/{stage}/{testset}/{decoder}/scores.json",
+    params:
+        samples=config["eval"]["bootstrap_samples"],
+        seed=config["eval"]["bootstrap_seed"],
+        top=config["eval"]["top_confusions"],
+        code=code("score_testset.py"),
+    log:
+        "logs/eval/score_{stage}_{testset}_{decoder}.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step score_testset --hyps {input:q} --bootstrap-samples {params.samples} --seed {params.seed}"
+        " --top-confusions {params.top} --out {output:q} > {log:q} 2>&1"
+
+
+rule eval_summary:
+    """results/eval/summary.csv: one row per (stage, test set, decoder, language)."""
+    input:
+        scores=eval_outputs("scores.json"),
+        rtfx=eval_outputs("rtfx.json"),
+    output:
+        "results/eval/summary.csv",
+    params:
+        code=code("eval_summary.py"),
+    log:
+        "logs/eval/summary.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step eval_summary --scores {input.scores:q} --rtfx {input.rtfx:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule eval_report:
+    """reports/eval.html: one self-contained page (plots embedded, no network)."""
+    input:
+        summary="results/eval/summary.csv",
+        scores=eval_outputs("scores.json"),
+        rtfx=eval_outputs("rtfx.json"),
+        balance="results/balance/weights.json",
+        qc="results/qc/summary.json",
+        train_summary="results/stage1/train_summary.json",
+        metrics="results/stage1/metrics.csv",
+        models=expand("results/{stage}/final.nemo", stage=config["eval"]["stages"]),
+    output:
+        "reports/eval.html",
+    params:
+        title=config["eval"]["report_title"],
+        provenance=lambda w: json.dumps({"run_name": config["run_name"], "git_commit": git_commit(),
+                                         "config_sha256": config_hash(),
+                                         "bootstrap": f"{config['eval']['bootstrap_samples']} resamples, seed "
+                                                      f"{config['eval']['bootstrap_seed']}"}),
+        code=code("eval_report.py"),
+    log:
+        "logs/eval/report.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step eval_report --summary {input.summary:q} --scores {input.scores:q} --rtfx {input.rtfx:q}"
+        " --balance {input.balance:q} --qc {input.qc:q} --train-summary {input.train_summary:q}"
+        " --metrics {input.metrics:q} --models {input.models:q} --provenance {params.provenance:q}"
+        " --title {params.title:q} --out {output:q} > {log:q} 2>&1"
