@@ -292,26 +292,67 @@ def bench_dag(rows: list, workdir: Path):
     rows.append(("  ratio ours / bare with our job shape", f"{t_ours / t_shape:.2f}x", "", ""))
 
 
+def bench_tdt_loss(rows: list):
+    """Our vectorised CPU TDT loss vs NeMo's pure-PyTorch reference (made to run on CPU), forward +
+    backward, same random inputs; then ours alone at a demo-sized batch."""
+    from unittest import mock
+
+    import torch
+    from nemo.collections.asr.losses.rnnt_pytorch import TDTLossPytorch
+
+    from maya.stage1.tdt_loss import TDTLossVectorized
+
+    durs = [0, 1, 2, 3, 4]
+    torch.manual_seed(0)
+
+    def inputs(B, T, U, V):
+        acts = torch.randn(B, T, U + 1, V + 1 + len(durs))
+        return acts, torch.randint(0, V, (B, U)), torch.full((B,), T), torch.full((B,), U)
+
+    def run(loss, acts, *rest):
+        a = acts.clone().requires_grad_()
+        loss(a, *rest).sum().backward()
+
+    B, T, U, V = 2, 40, 12, 64
+    acts, labels, al, ll = inputs(B, T, U, V)
+    ours = TDTLossVectorized(blank=V, durations=durs, sigma=0.02)
+    ref = TDTLossPytorch(blank=V, durations=durs, reduction="none", sigma=0.02)
+    with mock.patch.object(torch.Tensor, "cuda", lambda self, *a, **k: self):
+        t_ref, _ = timed(lambda: run(lambda a, *r: ref(acts=a, labels=r[0], act_lens=r[1], label_lens=r[2]),
+                                  acts, labels, al, ll), repeat=1)
+    t_ours, _ = timed(lambda: run(ours, acts, labels, al, ll))
+    rows.append((f"TDT loss fwd+bwd B={B} T={T} U={U} V={V}", f"{t_ref / t_ours:,.0f}x", f"ours {t_ours * 1e3:.1f} ms, "
+                 f"NeMo tdt_pytorch {t_ref:.1f} s", "ours >> reference"))
+    B, T, U, V = 16, 100, 40, 1024
+    acts, labels, al, ll = inputs(B, T, U, V)
+    t_big, _ = timed(lambda: run(ours, acts, labels, al, ll))
+    rows.append((f"TDT loss fwd+bwd B={B} T={T} U={U} V={V} (demo batch)", f"{B / t_big:.0f} utt/s",
+                 f"ours {t_big * 1e3:.0f} ms", ""))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", type=int, default=15000, help="clips in the benchmark shard")
     p.add_argument("--read-sample", type=int, default=3000, help="clips read in random order")
     p.add_argument("--workdir", default=str(REPO / "results" / "bench"), help="scratch space (reused)")
     p.add_argument("--skip-dag", action="store_true", help="skip the 3,551-shard dry-run benchmark")
+    p.add_argument("--only-loss", action="store_true", help="only the TDT loss benchmark")
     args = p.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str]] = []
-    t = time.perf_counter()
-    shard = make_big_shard(work / "shards", args.clips)
-    size = (shard / "audio.tar").stat().st_size
-    print(f"benchmark shard: {args.clips:,} FLAC clips, {size / 2**20:.0f} MiB ({time.perf_counter() - t:.0f} s to make)",
-          flush=True)
-    bench_index(shard, rows)
-    bench_read(shard, rows, args.read_sample)
-    bench_rss(shard, rows, decode=True)
-    bench_rss(shard, rows, decode=False)
-    if not args.skip_dag:
+    bench_tdt_loss(rows)
+    if not args.only_loss:
+        t = time.perf_counter()
+        shard = make_big_shard(work / "shards", args.clips)
+        size = (shard / "audio.tar").stat().st_size
+        print(f"benchmark shard: {args.clips:,} FLAC clips, {size / 2**20:.0f} MiB ({time.perf_counter() - t:.0f} s to make)",
+              flush=True)
+        bench_index(shard, rows)
+        bench_read(shard, rows, args.read_sample)
+        bench_rss(shard, rows, decode=True)
+        bench_rss(shard, rows, decode=False)
+    if not args.skip_dag and not args.only_loss:
         bench_dag(rows, work / "dag")
     w = max(len(r[0]) for r in rows)
     print(f"\n{'benchmark':<{w}}  {'rate':>16}  {'time':<34} goal")

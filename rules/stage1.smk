@@ -36,13 +36,14 @@ rule train_stage1:
         workers=STAGE1_WORKERS,
         tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
     resources:
+        # h200: one 8-way DDP job holds all 8 GPUs; SLURM: the plugin asks for --gpus on one node
+        # (Lightning launches the 8 DDP processes itself, so no `tasks`).
         gpu=STAGE1_GPUS,
-        gres=f"gpu:{STAGE1_GPUS}" if STAGE1_GPUS else None,
         nodes=1,
-        tasks_per_node=max(1, STAGE1_GPUS),
-        cpus_per_task=8 if STAGE1_GPUS else 1,
+        cpus_per_task=8 * STAGE1_GPUS if STAGE1_GPUS else 1,
+        mem_mb=256000 if STAGE1_GPUS else 8000,
         runtime=config["stage1"]["trainer"]["max_steps"] // 1000 * 60 + 60 if STAGE1_GPUS else 60,
-    threads: workflow.cores if not STAGE1_GPUS else 8
+    threads: workflow.cores  # the training job owns the machine (CPU demo) or the node (8 GPUs)
     log:
         "logs/stage1/train.log",
     conda:

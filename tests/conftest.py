@@ -20,3 +20,9 @@ def tiny_copy(tiny_run, tmp_path):
     dest = tmp_path / "repo"
     shutil.copytree(tiny_run, dest, symlinks=True)
     return dest
+
+
+@pytest.fixture(scope="session")
+def stage1_dir(tmp_path_factory):
+    """Scratch space shared by the Stage-1 model tests (its SentencePiece model is trained once)."""
+    return tmp_path_factory.mktemp("stage1")

@@ -10,15 +10,10 @@ from tests.stage1_helpers import build, demo_config, tokenizer_dir
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("init")
-
-
-@pytest.fixture(scope="module")
-def pretrained(workdir):
+def pretrained(stage1_dir):
     torch.manual_seed(123)
-    m = build(workdir)
-    path = workdir / "pretrained.nemo"
+    m = build(stage1_dir)
+    path = stage1_dir / "pretrained.nemo"
     m.save_to(str(path))
     return m, path
 
@@ -27,12 +22,12 @@ def _same(a, b):
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_init_from_nemo_copies_the_encoder_only(workdir, pretrained):
+def test_init_from_nemo_copies_the_encoder_only(stage1_dir, pretrained):
     from maya.stage1.init import init_from_pretrained
 
     src, path = pretrained
     torch.manual_seed(7)
-    m = build(workdir)
+    m = build(stage1_dir)
     assert not _same(m.encoder, src.encoder)
     report = init_from_pretrained(m, path, include=["encoder."])
     assert _same(m.encoder, src.encoder)
@@ -40,14 +35,14 @@ def test_init_from_nemo_copies_the_encoder_only(workdir, pretrained):
     assert report["loaded"] == len(src.encoder.state_dict()) and report["not_initialised"] == []
 
 
-def test_include_exclude_and_a_bare_encoder_state_dict(workdir, pretrained):
+def test_include_exclude_and_a_bare_encoder_state_dict(stage1_dir, pretrained):
     from maya.stage1.init import init_from_pretrained
 
     src, _ = pretrained
-    pt = workdir / "encoder.pt"
+    pt = stage1_dir / "encoder.pt"
     torch.save(src.encoder.state_dict(), pt)  # keys without the "encoder." prefix
     torch.manual_seed(8)
-    m = build(workdir)
+    m = build(stage1_dir)
     report = init_from_pretrained(m, pt, include=["encoder."], exclude=["encoder.pre_encode.*"])
     assert torch.equal(m.encoder.layers[1].norm_out.weight,
                        src.encoder.layers[1].norm_out.weight)
@@ -56,27 +51,27 @@ def test_include_exclude_and_a_bare_encoder_state_dict(workdir, pretrained):
     assert all(n.startswith("encoder.pre_encode") for n in report["not_initialised"])
 
 
-def test_shape_mismatches_are_reported_and_nothing_matching_is_an_error(workdir, pretrained):
+def test_shape_mismatches_are_reported_and_nothing_matching_is_an_error(stage1_dir, pretrained):
     from maya.stage1.init import init_from_pretrained
 
     _, path = pretrained
-    wider = build(workdir, d_model=48, pred_hidden=48, joint_hidden=48, subsampling_conv_channels=8)
+    wider = build(stage1_dir, d_model=48, pred_hidden=48, joint_hidden=48, subsampling_conv_channels=8)
     with pytest.raises(MayaError, match="no tensor matched"):
         init_from_pretrained(wider, path)
-    narrow_conv = build(workdir, subsampling_conv_channels=8)
+    narrow_conv = build(stage1_dir, subsampling_conv_channels=8)
     report = init_from_pretrained(narrow_conv, path)
     assert report["loaded"] > 0
     assert any("shape" in s["reason"] and s["name"].startswith("encoder.pre_encode") for s in report["skipped"])
     with pytest.raises(MayaError, match="not found"):
-        init_from_pretrained(wider, workdir / "missing.nemo")
+        init_from_pretrained(wider, stage1_dir / "missing.nemo")
 
 
 @pytest.mark.parametrize("mode", ["duplicate", "interpolate"])
-def test_layer_expansion_from_two_to_four_layers(workdir, pretrained, mode):
+def test_layer_expansion_from_two_to_four_layers(stage1_dir, pretrained, mode):
     from maya.stage1.init import init_from_pretrained
 
     src, path = pretrained
-    deep = build(workdir, n_layers=4)
+    deep = build(stage1_dir, n_layers=4)
     report = init_from_pretrained(deep, path, expand=mode)
     assert report["not_initialised"] == []
     w = lambda m, i: m.encoder.layers[i].feed_forward1.linear1.weight.detach()
@@ -103,7 +98,7 @@ def test_speed_perturbation_and_noise_at_the_requested_snr():
         assert measured == pytest.approx(snr, abs=0.01)
 
 
-def test_production_augmentation_and_spec_augment_settings(workdir):
+def test_production_augmentation_and_spec_augment_settings(stage1_dir):
     import yaml
 
     from maya.config import deep_update, validate_config
@@ -114,7 +109,7 @@ def test_production_augmentation_and_spec_augment_settings(workdir):
                                        yaml.safe_load((REPO / "config" / "prod.yaml").read_text())))
     aug = prod["stage1"]["augment"]
     assert aug["speed_perturb"] == [0.9, 1.0, 1.1] and aug["noise_snr_db"] == [5, 20]
-    cfg = nemo_config(prod["stage1"], tokenizer_dir(workdir), prod["languages"])
+    cfg = nemo_config(prod["stage1"], tokenizer_dir(stage1_dir), prod["languages"])
     sa = cfg.spec_augment
     assert (sa.freq_masks, sa.freq_width, sa.time_masks, sa.time_width) == (2, 27, 10, 0.05)
     assert cfg.loss.tdt_kwargs.durations == [0, 1, 2, 3, 4]

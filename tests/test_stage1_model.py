@@ -18,14 +18,9 @@ from tests.stage1_helpers import LANGS, build, demo_config, tokenizer_dir
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("stage1")
-
-
-@pytest.fixture(scope="module")
-def model(workdir):
+def model(stage1_dir):
     torch.manual_seed(0)
-    return build(workdir)
+    return build(stage1_dir)
 
 
 def _batch(n=2, seconds=1.0):
@@ -69,14 +64,14 @@ def test_language_embedding_is_added_per_utterance_and_optional(model):
     torch.testing.assert_close(diff, model.lang_embedding.weight[[1, 2]].detach())
 
 
-def test_language_embedding_can_be_switched_off(workdir):
-    m = build(workdir, lang_embedding=False)
+def test_language_embedding_can_be_switched_off(stage1_dir):
+    m = build(stage1_dir, lang_embedding=False)
     assert m.lang_embedding is None
     assert not any("lang_embedding" in n for n, _ in m.named_parameters())
 
 
-def test_ctc_warmup_and_encoder_freeze_follow_the_step(workdir):
-    m = build(workdir)
+def test_ctc_warmup_and_encoder_freeze_follow_the_step(stage1_dir):
+    m = build(stage1_dir)
     m.recipe.update(ctc_warmup_steps=3000, ctc_weight=0.3, freeze_encoder_steps=5000)
     m.train()
     m.apply_schedules(0)
@@ -93,10 +88,10 @@ def test_ctc_warmup_and_encoder_freeze_follow_the_step(workdir):
     assert all(p.requires_grad for p in m.encoder.parameters()) and m.encoder.training
 
 
-def test_differential_lr_groups_and_cosine_schedule(workdir):
+def test_differential_lr_groups_and_cosine_schedule(stage1_dir):
     from maya.stage1.model import cosine_lr_factor
 
-    m = build(workdir)
+    m = build(stage1_dir)
     m.recipe.update(encoder_lr=2e-5, head_lr=1e-3, warmup_steps=2000, min_lr=1e-5, max_steps=200000)
     opt_cfg = m.configure_optimizers()
     opt, sched = opt_cfg["optimizer"], opt_cfg["lr_scheduler"]["scheduler"]
@@ -119,8 +114,8 @@ def test_differential_lr_groups_and_cosine_schedule(workdir):
     assert cosine_lr_factor(200000, 2000, 200000, 2e-5, 1e-5) * 2e-5 == pytest.approx(1e-5)
 
 
-def test_training_step_runs_the_cpu_tdt_loss_and_reaches_every_head(workdir):
-    m = build(workdir)
+def test_training_step_runs_the_cpu_tdt_loss_and_reaches_every_head(stage1_dir):
+    m = build(stage1_dir)
     m.recipe.update(ctc_warmup_steps=0, ctc_weight=0.3)
     m.apply_schedules(10)
     m.train()
@@ -140,12 +135,12 @@ def test_training_step_runs_the_cpu_tdt_loss_and_reaches_every_head(workdir):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters()), part
 
 
-def test_save_restore_and_transcribe_in_a_fresh_process(model, workdir):
-    path = workdir / "m.nemo"
+def test_save_restore_and_transcribe_in_a_fresh_process(model, stage1_dir):
+    path = stage1_dir / "m.nemo"
     model.save_to(str(path))
     wavs = []
     for i in range(2):
-        w = workdir / f"a{i}.wav"
+        w = stage1_dir / f"a{i}.wav"
         sf.write(w, (np.random.default_rng(i).standard_normal(16000 + 4000 * i) * 0.1).astype(np.float32), 16000)
         wavs.append(str(w))
     script = textwrap.dedent(f"""

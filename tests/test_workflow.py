@@ -24,7 +24,10 @@ N_INDEX = len(TINY_CONFIG["languages"]) + len(KINDS)  # 1 demo shard per languag
 N_MANIFEST = len(TINY_CONFIG["languages"]) + 1  # demo languages + broken/hi
 # Everything that reads the splits: a changed clip anywhere upstream reruns these once.
 FROM_SPLITS = {"make_splits": 1, "balance_languages": 1, "lhotse_inputs": 1, "train_tokenizer": 1,
-               "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1}
+               "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1,
+               "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
+# Everything downstream of a retrained model (held-out test set x 2 decoders).
+FROM_MODEL = {"train_stage1": 1, "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
 
 
 def ran(repo, *args):
@@ -98,15 +101,23 @@ def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
 
     assert plan({"qc": {"duration_tolerance_s": 0.2}}) == {
         "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, **FROM_SPLITS, "all": 1}
-    assert plan({"qc": {"max_failed_shard_fraction": 0.2}}) == {"qc_summary": 1, "all": 1}
+    # The QC summary feeds the report (and the config hash in its provenance changes).
+    assert plan({"qc": {"max_failed_shard_fraction": 0.2}}) == {"qc_summary": 1, "eval_report": 1, "all": 1}
     assert plan({"demo_corpus": {**TINY_CONFIG["demo_corpus"], "seed": 99}}) == {
         "synthesise_demo_shard": 3, "index_shard": 3, "qc_summary": 1, "build_manifest": 3, **FROM_SPLITS, "all": 1}
     assert plan({"splits": {"val_fraction": 0.2}}) == {**FROM_SPLITS, "all": 1}
     assert plan({"tokenizer": {"vocab_size": 900}}) == {
-        "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1, "all": 1}
-    assert plan({"batching": {"num_buckets": 3}}) == {"batching_artifacts": 1, "train_stage1": 1, "all": 1}
+        "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1, **FROM_MODEL, "all": 1}
+    assert plan({"batching": {"num_buckets": 3}}) == {"batching_artifacts": 1, **FROM_MODEL, "all": 1}
     # A training setting retrains and touches nothing in the data stages.
-    assert plan({"stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 0.5}}}) == {"train_stage1": 1, "all": 1}
+    assert plan({"stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 0.5}}}) == {**FROM_MODEL, "all": 1}
+    # Evaluation never retrains: a scoring setting rescores without decoding, a report setting
+    # rebuilds only the report, a decoding setting re-decodes.
+    assert plan({"eval": {"bootstrap_samples": 3}}) == {"score_testset": 2, "eval_summary": 1, "eval_report": 1,
+                                                        "all": 1}
+    assert plan({"eval": {"report_title": "Another title"}}) == {"eval_report": 1, "all": 1}
+    assert plan({"eval": {"batch_size": 3}}) == {"decode_testset": 2, "score_testset": 2, "eval_summary": 1,
+                                                 "eval_report": 1, "all": 1}
 
 
 def test_library_code_change_reruns_the_rules_that_import_it(tiny_copy):
@@ -124,7 +135,7 @@ def test_tokenizer_code_change_leaves_data_stages_alone(tiny_copy):
         f.write("\n# a change in tokenizer code\n")
     assert planned_jobs(tiny_copy, *TINY) == {
         "gemma_tokenizer": 1, "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1,
-        "train_stage1": 1, "all": 1}
+        **FROM_MODEL, "all": 1}
 
 
 def test_exceeding_qc_limits_stops_with_a_clear_error(tiny_copy):

@@ -291,6 +291,7 @@ class MayaHybridTDTCTC(EncDecHybridRNNTCTCBPEModel):
         for k, v in metrics.items():
             self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
         self.last_val_metrics = metrics
+        self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
         self._val_records = []
 
     # ---- checkpoint: sampler position ------------------------------------------------------

@@ -141,7 +141,8 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
     if resumed_from is None:
         trainer.validate(model, val_dl, verbose=False)  # step 0: the untrained model's WER/CER
     trainer.fit(model, train_dl, val_dl, ckpt_path=resumed_from)
-    trainer.validate(model, val_dl, verbose=False)
+    if getattr(model, "last_val_step", None) != trainer.global_step:
+        trainer.validate(model, val_dl, verbose=False)  # the final model, unless fit just did
     wall = time.time() - started
 
     summary = {}
