@@ -1,4 +1,7 @@
-"""Data-plane benchmarks: `make bench` (or `python -m benchmarks --help`).
+"""Benchmarks: `make bench` (or `python -m benchmarks --help`; `--only-loss` for the Stage-1 ones).
+
+0. Stage 1: our vectorised CPU TDT loss vs NeMo's tdt_pytorch reference (forward + backward), and
+   the DDP sampler's step time (slowest rank / mean) vs dealing the same batches round-robin.
 
 1. Index build on a 15,000-clip shard: our tar header walk (+ metadata join) vs GNU `tar -tvf`.
 2. Random-order read + decode: TarOffsetReader vs decoding the same bytes already in memory, and
@@ -330,18 +333,50 @@ def bench_tdt_loss(rows: list):
                  f"ours {t_big * 1e3:.0f} ms", ""))
 
 
+def bench_ddp_sampler(rows: list, clips: int = 20000, world: int = 8):
+    """DDP steps wait for the slowest rank: estimated time lost per step with our cost-matched
+    sharding vs dealing the same batches round-robin (the usual DistributedSampler shape)."""
+    import numpy as np
+
+    from maya.stage1.sampler import BatchCaps, BucketingBatchSampler, batch_cost
+
+    rng = np.random.default_rng(3)
+    dur = rng.uniform(0.5, 19.5, clips)
+    tok = (dur * rng.uniform(2, 8, clips)).astype(int) + 1
+    groups = np.array(["c/en"] * clips)
+    caps, edges = BatchCaps(120, 16, 400), [0, 4, 8, 12, 16, 20]
+    t0 = time.perf_counter()
+    per_rank = [list(BucketingBatchSampler(dur, tok, groups, None, edges, caps, seed=1, rank=r, world_size=world))
+                for r in range(world)]
+    t_plan = (time.perf_counter() - t0) / world
+
+    def waste(ranks):
+        steps = min(len(b) for b in ranks)
+        slow = sum(max(batch_cost(ranks[r][k], dur, tok) for r in range(world)) for k in range(steps))
+        mean = sum(np.mean([batch_cost(ranks[r][k], dur, tok) for r in range(world)]) for k in range(steps))
+        return slow / mean
+
+    plan, _ = BucketingBatchSampler(dur, tok, groups, None, edges, caps, seed=1).plan(0)
+    order = rng.permutation(len(plan[0]))
+    naive = [[plan[0][i] for i in order[r::world]] for r in range(world)]
+    ours, rr = waste(per_rank), waste(naive)
+    rows.append((f"DDP step time / ideal, {world} ranks, {clips:,} clips", f"{rr / ours:.2f}x",
+                 f"ours {ours:.3f}, round-robin {rr:.3f}", f"plan {t_plan * 1e3:.0f} ms/epoch/rank"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", type=int, default=15000, help="clips in the benchmark shard")
     p.add_argument("--read-sample", type=int, default=3000, help="clips read in random order")
     p.add_argument("--workdir", default=str(REPO / "results" / "bench"), help="scratch space (reused)")
     p.add_argument("--skip-dag", action="store_true", help="skip the 3,551-shard dry-run benchmark")
-    p.add_argument("--only-loss", action="store_true", help="only the TDT loss benchmark")
+    p.add_argument("--only-loss", action="store_true", help="only the Stage-1 benchmarks (TDT loss, DDP sampler)")
     args = p.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str]] = []
     bench_tdt_loss(rows)
+    bench_ddp_sampler(rows)
     if not args.only_loss:
         t = time.perf_counter()
         shard = make_big_shard(work / "shards", args.clips)

@@ -227,7 +227,8 @@ def stage1_gate(wildcards):
 def stage1_run_key():
     import hashlib
 
-    blob = json.dumps(STAGE1_SETTINGS, sort_keys=True) + code_fingerprint(REPO, "workflow_scripts/train_stage1.py")
+    settings = json.dumps(STAGE1_SETTINGS, sort_keys=True)
+    blob = f"{settings}\n{code_fingerprint(REPO, 'workflow_scripts/train_stage1.py')}"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -261,7 +262,9 @@ def git_commit():
         out = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown (not a git checkout)"
+        if out.returncode != 0:
+            return "unknown (not a git checkout)"
+        return f"{out.stdout.strip()}{' (uncommitted changes)' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"
 

@@ -43,7 +43,9 @@ rule train_stage1:
         cpus_per_task=8 * STAGE1_GPUS if STAGE1_GPUS else 1,
         mem_mb=256000 if STAGE1_GPUS else 8000,
         runtime=config["stage1"]["trainer"]["max_steps"] // 1000 * 60 + 60 if STAGE1_GPUS else 60,
-    threads: workflow.cores  # the training job owns the machine (CPU demo) or the node (8 GPUs)
+    # The training job owns the machine (CPU demo) or the node (8 GPUs); Snakemake lowers this
+    # to --cores (workflow.cores itself is unknown for -n/--dag without --cores).
+    threads: 256
     log:
         "logs/stage1/train.log",
     conda:

@@ -40,7 +40,8 @@ def test_prod_overlay_carries_the_seed_numbers():
     assert cfg["stage2"]["llm_hidden"] == 1536 and cfg["stage2"]["deepspeed_zero_stage"] == 2
     assert cfg["corpora"] == [
         {"name": "final_export", "format": "final_export",
-         "root": "/root/sft_data/final-export/production/shards", "synthesise": False, "columns": {}}
+         "root": "/root/sft_data/final-export/production/shards", "synthesise": False, "use": "train",
+         "columns": {}}
     ]
     assert cfg["qc"]["max_failed_shard_fraction"] == 0.05 and cfg["qc"]["decode"] is True
     assert len(cfg["languages"]) == 12

@@ -37,4 +37,5 @@ def test_entry_point_prints_the_demo_network():
                           cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert 0 < counts["total"] < 5e6 and counts["lang_embedding"] == 12 * 64
+    assert 0 < counts["total"] < 5e6 and counts["lang_embedding"] == 12 * 96
+    assert counts["memory"]["configured_token_cap"] == 600 and counts["memory"]["predicted_token_cap"] > 0

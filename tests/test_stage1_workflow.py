@@ -59,14 +59,14 @@ def test_training_resumes_after_a_kill(tiny_copy):
                                                  "checkpoint_every_n_steps": 3, "log_every_n_steps": 1}}}
     write_config(tiny_copy / "tiny.yaml", cfg)
     ckpts = tiny_copy / "results/stage1/run/checkpoints"
-    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", *TINY, "results/stage1/final.nemo"], cwd=tiny_copy,
+    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", "results/stage1/final.nemo", *TINY], cwd=tiny_copy,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
     try:
-        while time.time() < deadline and not (ckpts / "step0000003.ckpt").exists():
+        while time.time() < deadline and not (ckpts / "step0000006.ckpt").exists():
             assert proc.poll() is None, "training ended before it could be killed"
             time.sleep(0.5)
-        assert (ckpts / "step0000003.ckpt").exists(), "no checkpoint within 10 minutes"
+        assert (ckpts / "step0000006.ckpt").exists(), "no checkpoint within 10 minutes"
         time.sleep(1.0)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -74,22 +74,27 @@ def test_training_resumes_after_a_kill(tiny_copy):
     assert not (tiny_copy / "results/stage1/train_summary.json").exists() or \
         json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 12
     snakemake(tiny_copy, "--unlock", *TINY)
-    snakemake(tiny_copy, "--cores", "2", *TINY, "results/stage1/final.nemo")
+    snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
     summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
-    assert summary["resumed_from"] and summary["resumed_from"].endswith("last.ckpt")
+    assert summary["resumed_from"] and summary["resumed_from"].endswith(".ckpt")
+    assert not list((tiny_copy / "results/stage1").glob("run.stale-*")) or \
+        len(list((tiny_copy / "results/stage1").glob("run.stale-*"))) == 1  # only the tiny run's, moved at the start
     assert summary["steps"] == 12
     import torch
 
     last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == 12
     assert last["maya_sampler"]["consumed"] >= 1
-    assert planned_jobs(tiny_copy, *TINY, "results/stage1/final.nemo") == {}
+    # The resumed run logged steps after the kill only, continuing the step count.
+    log = (tiny_copy / "logs/stage1/train.log").read_text()
+    assert "Restoring states from the checkpoint" in log
+    assert planned_jobs(tiny_copy, "results/stage1/final.nemo", *TINY) == {}
 
 
 def test_changed_training_settings_restart_instead_of_resuming(tiny_copy):
     cfg = {**TINY_CONFIG, "stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 2.0e-3}}}
     write_config(tiny_copy / "tiny.yaml", cfg)
-    snakemake(tiny_copy, "--cores", "2", *TINY, "results/stage1/final.nemo")
+    snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
     summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
     assert summary["resumed_from"] is None
     assert list((tiny_copy / "results/stage1").glob("run.stale-*"))
@@ -100,7 +105,7 @@ def test_readiness_gate_fails_fast_without_gpus(tiny_copy):
                                      "trainer": {**TINY_CONFIG["stage1"]["trainer"], "accelerator": "gpu", "devices": 8},
                                      "init": {"pretrained": "pretrained/missing.nemo"}}}
     write_config(tiny_copy / "tiny.yaml", cfg)
-    proc = snakemake(tiny_copy, "--cores", "2", *TINY, "results/stage1/final.nemo", check=False)
+    proc = snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY, check=False)
     assert proc.returncode != 0
     log = (tiny_copy / "logs/stage1/readiness.log").read_text()
     assert "GPUs: the trainer wants 8, 0 visible" in log

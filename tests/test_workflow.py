@@ -179,7 +179,7 @@ def test_on_disk_corpus_reruns_a_shard_whose_companion_file_changed(tiny_run, tm
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_run / "results/corpus/demo", corpus)
     repo = copy_repo(tmp_path / "repo")
-    cfg = {"languages": ["en", "hi", "ta"],
+    cfg = {"languages": ["en", "hi", "ta"], "stage1": TINY_CONFIG["stage1"],
            "corpora": [{"name": "ext", "format": "final_export", "root": str(corpus)}]}
     write_config(repo / "tiny.yaml", cfg)
     snakemake(repo, "--cores", "2", *TINY)

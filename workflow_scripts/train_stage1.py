@@ -20,9 +20,9 @@ def main(args):
     summary = train(settings, args.splits, args.train_tokens, args.tokenizer, args.balance, args.out_dir,
                     noise_files=noise, workers=args.workers, progress=not args.no_progress, run_key=args.run_key)
     if summary:
-        v = summary["final_val"]
-        print(f"stage 1: {summary['steps']} steps in {summary['wall_s']:.0f} s; val WER {v['val_wer']:.3f} "
-              f"CER {v['val_cer']:.3f} (CTC: WER {v['val_wer_ctc']:.3f} CER {v['val_cer_ctc']:.3f})")
+        v = {k: ("-" if x is None else f"{x:.3f}") for k, x in summary["final_val"].items()}
+        print(f"stage 1: {summary['steps']} steps in {summary['wall_s']:.0f} s; val WER {v['val_wer']} "
+              f"CER {v['val_cer']} (CTC: WER {v['val_wer_ctc']} CER {v['val_cer_ctc']})")
 
 
 def build_parser():

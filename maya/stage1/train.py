@@ -13,6 +13,7 @@ Outputs in ``out_dir``: ``final.nemo``, ``checkpoints/``, ``logs/`` (CSV + Tenso
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import shutil
@@ -26,18 +27,39 @@ import torch
 from maya.errors import MayaError
 
 
+def inputs_digest(paths: Sequence[str | Path | None]) -> str:
+    """Content hash of the training inputs: new data must not resume an old run."""
+    h = hashlib.sha256()
+    for p in paths:
+        if p is None:
+            continue
+        h.update(Path(p).name.encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
 def prepare_run_dir(run_dir: Path, run_key: str) -> Path:
     """The run directory (checkpoints, logs) for ``run_key``: kept across kills so a rerun resumes,
-    moved aside when the settings or the code changed (resuming those would mix two recipes)."""
+    moved aside when the settings, the code or the input data changed (resuming would mix two runs)."""
     key_file = run_dir / "run_key"
     if run_dir.exists() and key_file.exists() and key_file.read_text() != run_key:
         stale = run_dir.with_name(f"{run_dir.name}.stale-{int(time.time())}")
         run_dir.rename(stale)
-        logging.getLogger(__name__).warning("settings or code changed since %s was written: moved it to %s and "
+        logging.getLogger(__name__).warning("settings, code or input data changed since %s was written: moved it to %s and "
                                             "training starts from scratch", run_dir, stale)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     key_file.write_text(run_key)
     return run_dir
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """``last.ckpt``, or the newest step checkpoint when a kill came before ``last.ckpt`` was written."""
+    if (ckpt_dir / "last.ckpt").exists():
+        return ckpt_dir / "last.ckpt"
+    steps = sorted(ckpt_dir.glob("step*.ckpt"), key=lambda p: p.stat().st_mtime)
+    return steps[-1] if steps else None
 
 
 def _balance_factors(weights_json: str | Path | None) -> dict:
@@ -88,7 +110,9 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
     s1 = config["stage1"]
     tr, aug, samp = s1["trainer"], s1["augment"], s1["sampler"]
     out = Path(out_dir)
-    run_dir = prepare_run_dir(out / "run", run_key)
+    data_key = inputs_digest([train_tokens, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.model",
+                              balance_json])
+    run_dir = prepare_run_dir(out / "run", f"{run_key}:{data_key}")
     ckpt_dir = run_dir / "checkpoints"
     pl.seed_everything(tr["seed"], workers=True)
 
@@ -111,8 +135,8 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
 
     init_report = None
     init = s1["init"]
-    last = ckpt_dir / "last.ckpt"
-    if init["pretrained"] and not last.exists():
+    last = latest_checkpoint(ckpt_dir)
+    if init["pretrained"] and last is None:
         init_report = init_from_pretrained(model, init["pretrained"], init["include"], init["exclude"], init.get("expand"))
 
     langs = list(config["languages"])
@@ -136,12 +160,17 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
     model.sampler = train_sampler
     train_dl, val_dl = _loader(train_ds, train_sampler, workers), _loader(val_ds, val_sampler, workers)
 
+    if len(val_ds) == 0:
+        logging.getLogger(__name__).warning("%s has no clips: training without validation",
+                                            Path(splits_dir) / "val.parquet")
+        val_dl = None
+        trainer.limit_val_batches = 0
     started = time.time()
-    resumed_from = str(last) if last.exists() else None
-    if resumed_from is None:
+    resumed_from = str(last) if last is not None else None
+    if resumed_from is None and val_dl is not None:
         trainer.validate(model, val_dl, verbose=False)  # step 0: the untrained model's WER/CER
     trainer.fit(model, train_dl, val_dl, ckpt_path=resumed_from)
-    if getattr(model, "last_val_step", None) != trainer.global_step:
+    if val_dl is not None and getattr(model, "last_val_step", None) != trainer.global_step:
         trainer.validate(model, val_dl, verbose=False)  # the final model, unless fit just did
     wall = time.time() - started
 
@@ -165,5 +194,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
         }
         if (run_dir / "logs" / "metrics.csv").exists():
             shutil.copyfile(run_dir / "logs" / "metrics.csv", out / "metrics.csv")
+        else:  # nothing was logged (e.g. a resumed run that had already reached max_steps)
+            (out / "metrics.csv").write_text("step\n")
         (out / "train_summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     return summary
