@@ -21,12 +21,15 @@ $(STAMP): pyproject.toml
 	@touch $@
 	@$(BIN)/python -c "import torch, nemo, snakemake; print('>> torch', torch.__version__, '| nemo', nemo.__version__, '| snakemake', snakemake.__version__)"
 
-# Debian's Chromium renders reports/eval.html in a test (headless screenshot). Needs root for apt;
-# without it the screenshot test skips and says why.
+# Debian's Chromium renders reports/eval.html in a test (headless screenshot); Noto fonts so the
+# 11 Indic scripts show as text, not boxes. Needs root for apt; without it the screenshot test
+# skips and says why.
+BROWSER_PKGS := chromium fonts-noto-core
 browser:
-	@command -v chromium >/dev/null 2>&1 || { echo ">> installing Debian's chromium (report screenshot test; log: /tmp/maya-apt.log)"; \
-	  { apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }; } \
-	  >/tmp/maya-apt.log 2>&1 || echo ">> could not install chromium (see /tmp/maya-apt.log); the screenshot test will skip"; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -q "Noto Sans Devanagari"; } || { \
+	  echo ">> installing Debian's $(BROWSER_PKGS) (report screenshot test; log: /tmp/maya-apt.log)"; \
+	  { apt-get install -y --no-install-recommends $(BROWSER_PKGS) || { apt-get update && apt-get install -y --no-install-recommends $(BROWSER_PKGS); }; } \
+	  >/tmp/maya-apt.log 2>&1 || echo ">> could not install $(BROWSER_PKGS) (see /tmp/maya-apt.log); the screenshot test will skip"; }
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
