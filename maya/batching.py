@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from maya.clips import clip_durations
+
 
 def add_token_counts(train_parquet: str | Path, tokenizer_dir: str | Path, out_parquet: str | Path) -> pa.Table:
     from nemo.collections.common.tokenizers import SentencePieceTokenizer
@@ -30,9 +32,8 @@ def add_token_counts(train_parquet: str | Path, tokenizer_dir: str | Path, out_p
 
 
 def _durations(t: pa.Table) -> np.ndarray:
-    dec = t.column("decoded_duration_s").to_numpy(zero_copy_only=False)
-    meta = t.column("duration_s").to_numpy(zero_copy_only=False)
-    return np.where(np.isnan(dec.astype(float)), meta.astype(float), dec.astype(float))
+    return clip_durations(t.column("decoded_duration_s").to_numpy(zero_copy_only=False),
+                          t.column("duration_s").to_numpy(zero_copy_only=False))
 
 
 def bucket_table(durations: np.ndarray, edges: Sequence[float]) -> list[dict]:

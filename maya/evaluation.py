@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -22,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from maya.scoring import bootstrap_ci, normalise_for_scoring, rates_from_counts, top_confusions, utterance_counts
+from maya.clips import clip_durations, clip_ref, pad_audio
+from maya.scoring import bootstrap_ci, confusion_rows, normalise_for_scoring, rates_from_counts, utterance_counts
 
 TESTSET_COLUMNS = ["segment_id", "language", "transcript", "audio_path", "member", "offset", "nbytes",
                    "duration_s", "decoded_duration_s"]
@@ -36,22 +38,17 @@ def testset_from_manifests(manifests: Sequence[str | Path], out_parquet: str | P
     return {"clips": t.num_rows}
 
 
-def _durations(rows: Mapping[str, list]) -> np.ndarray:
-    dec = np.array([np.nan if v is None else v for v in rows["decoded_duration_s"]], dtype=float)
-    return np.where(np.isnan(dec), np.array(rows["duration_s"], dtype=float), dec)
-
-
 def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Path, batch_size: int = 16,
                    lang_hint: bool = True, progress: bool = True) -> dict:
     """Decode every clip of ``testset``; returns the RTFx record."""
     import torch
     from tqdm import tqdm
 
-    from maya.audio.reader import AudioRef, TarOffsetReader
+    from maya.audio.reader import TarOffsetReader
 
     rows = pq.read_table(testset, columns=TESTSET_COLUMNS).to_pydict()
     n = len(rows["segment_id"])
-    durs = _durations(rows)
+    durs = clip_durations(rows["decoded_duration_s"], rows["duration_s"])
     order = np.argsort(-durs, kind="stable")  # similar lengths per batch: less padding
     reader = TarOffsetReader(sample_rate=16000)
     device = next(model.parameters()).device
@@ -62,15 +59,8 @@ def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Pa
     for start in range(0, n, batch_size):
         idx = order[start: start + batch_size]
         t0 = time.perf_counter()
-        audio = []
-        for i in idx:
-            member = rows["member"][i]
-            audio.append(reader.read(AudioRef(rows["audio_path"][i], rows["offset"][i] or 0,
-                                              rows["nbytes"][i] if member is not None else None, member or "")))
-        lens = torch.tensor([len(a) for a in audio], dtype=torch.long)
-        sig = torch.zeros(len(audio), int(lens.max()))
-        for k, a in enumerate(audio):
-            sig[k, : len(a)] = torch.from_numpy(a)
+        audio = [reader.read(clip_ref(rows, i)) for i in idx]
+        sig, lens = pad_audio(audio)
         ids = torch.tensor([langs.index(rows["language"][i]) if lang_hint and rows["language"][i] in langs else -1
                             for i in idx], dtype=torch.long)
         t1 = time.perf_counter()
@@ -115,12 +105,13 @@ def score_hypotheses(records: Iterable[dict], bootstrap_samples: int = 1000, see
         rs = by_lang[lang]
         refs = [normalise_for_scoring(r["ref"], lang) for r in rs]
         hyps = [normalise_for_scoring(r["hyp"], lang) for r in rs]
-        counts = utterance_counts(refs, hyps)
+        pairs: Counter = Counter()
+        counts = utterance_counts(refs, hyps, confusions=pairs)  # one alignment for counts and confusions
         all_counts.append(counts)
         out["languages"][lang] = {
             "utterances": len(rs), "hours": round(sum(r["seconds"] for r in rs) / 3600, 4),
             **rates_from_counts(counts), **bootstrap_ci(counts, bootstrap_samples, seed),
-            "confusions": top_confusions(refs, hyps, top_k_confusions),
+            "confusions": confusion_rows(pairs, top_k_confusions),
         }
     if all_counts:
         counts = np.concatenate(all_counts)

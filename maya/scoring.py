@@ -30,8 +30,17 @@ def _chars(s: str) -> str:
     return " ".join(ch for ch in s if not ch.isspace())
 
 
-def utterance_counts(refs: Sequence[str], hyps: Sequence[str]) -> np.ndarray:
-    """Per utterance: [word S, D, I, ref words, char S, D, I, ref chars] (int64, shape (N, 8))."""
+def _substitutions(o, pairs: Counter) -> None:
+    rw, hw = o.references[0], o.hypotheses[0]
+    for a in o.alignments[0]:
+        if a.type == "substitute":
+            for i, j in zip(range(a.ref_start_idx, a.ref_end_idx), range(a.hyp_start_idx, a.hyp_end_idx)):
+                pairs[(rw[i], hw[j])] += 1
+
+
+def utterance_counts(refs: Sequence[str], hyps: Sequence[str], confusions: Counter | None = None) -> np.ndarray:
+    """Per utterance: [word S, D, I, ref words, char S, D, I, ref chars] (int64, shape (N, 8)).
+    With ``confusions``, word substitutions (ref, hyp) are counted into it from the same alignment."""
     import jiwer
 
     out = np.zeros((len(refs), 8), dtype=np.int64)
@@ -43,6 +52,8 @@ def utterance_counts(refs: Sequence[str], hyps: Sequence[str]) -> np.ndarray:
                 continue
             o = jiwer.process_words(rr, hh if hh.strip() else "")
             out[i, 4 * j: 4 * j + 4] = (o.substitutions, o.deletions, o.insertions, n_ref)
+            if j == 0 and confusions is not None:
+                _substitutions(o, confusions)
     return out
 
 
@@ -80,16 +91,10 @@ def bootstrap_ci(counts: np.ndarray, samples: int = 1000, seed: int = 0, level: 
 
 
 def top_confusions(refs: Sequence[str], hyps: Sequence[str], k: int = 10) -> list[dict]:
-    import jiwer
-
     pairs: Counter = Counter()
-    for r, h in zip(refs, hyps):
-        if not r.split() or not h.split():
-            continue
-        o = jiwer.process_words(r, h)
-        rw, hw = o.references[0], o.hypotheses[0]
-        for a in o.alignments[0]:
-            if a.type == "substitute":
-                for i, j in zip(range(a.ref_start_idx, a.ref_end_idx), range(a.hyp_start_idx, a.hyp_end_idx)):
-                    pairs[(rw[i], hw[j])] += 1
+    utterance_counts(refs, hyps, confusions=pairs)
+    return confusion_rows(pairs, k)
+
+
+def confusion_rows(pairs: Counter, k: int) -> list[dict]:
     return [{"ref": a, "hyp": b, "count": n} for (a, b), n in pairs.most_common(k)]

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import torch
 
 from maya.audio.reader import AudioRef, TarOffsetReader
+from maya.clips import clip_durations, clip_ref, pad_audio
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,10 @@ class ClipDataset(torch.utils.data.Dataset):
 
     @property
     def durations(self) -> np.ndarray:
-        dec = np.array([np.nan if v is None else v for v in self.rows["decoded_duration_s"]], dtype=float)
-        meta = np.array(self.rows["duration_s"], dtype=float)
-        return np.where(np.isnan(dec), meta, dec)
+        return clip_durations(self.rows["decoded_duration_s"], self.rows["duration_s"])
 
     def ref(self, i: int) -> AudioRef:
-        member = self.rows["member"][i]
-        return AudioRef(self.rows["audio_path"][i], self.rows["offset"][i] or 0,
-                        self.rows["nbytes"][i] if member is not None else None, member or "")
+        return clip_ref(self.rows, i)
 
     def _noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if not self.augment.noise_files:
@@ -121,11 +118,9 @@ class ClipDataset(torch.utils.data.Dataset):
 
 def collate(items):
     audios, tokens, langs = zip(*items)
-    a_len = torch.tensor([len(a) for a in audios], dtype=torch.long)
+    sig, a_len = pad_audio(audios)
     t_len = torch.tensor([len(t) for t in tokens], dtype=torch.long)
-    sig = torch.zeros(len(items), int(a_len.max()))
     tok = torch.zeros(len(items), max(1, int(t_len.max())), dtype=torch.long)
-    for i, (a, t) in enumerate(zip(audios, tokens)):
-        sig[i, : len(a)] = a
+    for i, t in enumerate(tokens):
         tok[i, : len(t)] = t
     return sig, a_len, tok, t_len, torch.tensor(langs, dtype=torch.long)
