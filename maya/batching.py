@@ -66,10 +66,54 @@ def estimate_bins_2d(durations: np.ndarray, tokens: np.ndarray, num_buckets: int
     return bins
 
 
-def batching_artifacts(train_tokens: pa.Table, edges: Sequence[float], num_buckets: int, num_subbuckets: int) -> dict:
+FRAME_SHIFT_S = 0.01  # the Stage-1 preprocessor's window_stride
+# Beyond one token per encoder frame neither CTC (a frame per token, plus blanks between repeats)
+# nor a transducer can align a transcript; well before it, training is starved.
+MAX_ALIGNABLE_TOKENS_PER_FRAME = 1.0
+WARN_TOKENS_PER_FRAME = 0.5
+
+
+def encoder_frames(durations: np.ndarray, subsampling_factor: int) -> np.ndarray:
+    """Encoder output frames for clips of ``durations`` seconds (10 ms hop, then subsampling)."""
+    return np.ceil(np.asarray(durations, float) / FRAME_SHIFT_S / subsampling_factor).astype(np.int64)
+
+
+def alignable(durations: np.ndarray, tokens: np.ndarray, subsampling_factor: int) -> np.ndarray:
+    """Mask of clips whose token count fits the encoder frames (CTC/TDT can align them)."""
+    return tokens <= MAX_ALIGNABLE_TOKENS_PER_FRAME * encoder_frames(durations, subsampling_factor)
+
+
+def tokens_per_frame(languages: np.ndarray, durations: np.ndarray, tokens: np.ndarray,
+                     subsampling_factor: int) -> dict:
+    """Per language: the distribution of tokens per encoder frame, and how many clips cannot be
+    aligned (more tokens than frames) or are starved (over WARN_TOKENS_PER_FRAME)."""
+    ratio = tokens / np.maximum(1, encoder_frames(durations, subsampling_factor))
+    out = {}
+    for lang in np.unique(languages):
+        r = ratio[languages == lang]
+        out[str(lang)] = {"clips": int(len(r)), "p50": round(float(np.median(r)), 3),
+                          "p95": round(float(np.percentile(r, 95)), 3), "max": round(float(r.max()), 3),
+                          "over_warn": int((r > WARN_TOKENS_PER_FRAME).sum()),
+                          "unalignable": int((r > MAX_ALIGNABLE_TOKENS_PER_FRAME).sum())}
+    return out
+
+
+def tokens_per_frame_warnings(report: dict) -> list[str]:
+    return [f"{lang}: median {v['p50']} tokens per encoder frame (p95 {v['p95']}), {v['unalignable']} of {v['clips']} "
+            f"clips have more tokens than frames: CTC/TDT cannot align them (Stage 1 leaves them out); use a "
+            "larger vocabulary or less subsampling" for lang, v in report.items()
+            if v["p50"] > WARN_TOKENS_PER_FRAME or v["unalignable"]]
+
+
+def batching_artifacts(train_tokens: pa.Table, edges: Sequence[float], num_buckets: int, num_subbuckets: int,
+                       subsampling_factor: int = 8) -> dict:
     dur = _durations(train_tokens)
     tok = train_tokens.column("num_tokens").to_numpy().astype(np.int64)
+    langs = train_tokens.column("language").to_numpy(zero_copy_only=False)
+    tpf = tokens_per_frame(langs, dur, tok, subsampling_factor) if len(dur) else {}
     return {
+        "tokens_per_encoder_frame": {"subsampling_factor": subsampling_factor, "by_language": tpf,
+                                     "warnings": tokens_per_frame_warnings(tpf)},
         "clips": int(len(dur)),
         "hours": round(float(dur.sum()) / 3600, 4),
         "tokens_per_second": {"mean": round(float(tok.sum() / max(dur.sum(), 1e-9)), 3),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,3 +28,17 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
     validate(config, SCHEMA_PATH, set_default=True)
     return config
+
+
+@functools.cache
+def _schema() -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(SCHEMA_PATH).read_text("utf-8"))
+
+
+def section_defaults(section: str) -> dict[str, Any]:
+    """The schema's defaults for one top-level section: the one place defaults are written, so
+    library dataclasses take theirs from here instead of spelling them again."""
+    props = _schema()["properties"][section]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}

@@ -49,7 +49,8 @@ def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str],
         if weight <= 0:
             continue
         shards = groups[(corpus, lang)]
-        d = out_dir / corpus / lang
+        # Absolute paths: NeMo resolves them against its working directory, which need not be ours.
+        d = (out_dir / corpus / lang).absolute()
         d.mkdir(parents=True, exist_ok=True)
         tarred = {p: rs for p, rs in shards.items() if rs[0]["member"] is not None}
         files = [r for p, rs in shards.items() if rs[0]["member"] is None for r in rs]
@@ -76,7 +77,7 @@ def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str],
             path = d / "manifest_files.jsonl"
             with open(path, "w", encoding="utf-8") as f:
                 for r in files:
-                    f.write(json.dumps(_entry(r, audio=r["audio_path"]), ensure_ascii=False) + "\n")
+                    f.write(json.dumps(_entry(r, audio=os.path.abspath(r["audio_path"])), ensure_ascii=False) + "\n")
             entries.append({"type": "nemo", "manifest_filepath": str(path),
                             "weight": weight * len(files) / sum(len(rs) for rs in shards.values()), "tags": tags})
     cfg_path = out_dir / "input_cfg.yaml"

@@ -53,8 +53,12 @@ def nemo_entry(row: dict, taskname: str = "asr", *, text_field: str = "transcrip
     return entry
 
 
-def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, out_jsonl: str | Path) -> dict:
-    """Stream kept clips from shard indexes into a Parquet and a NeMo JSONL manifest."""
+def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, out_jsonl: str | Path,
+                   duplicates: pa.Table | None = None) -> dict:
+    """Stream kept clips from shard indexes into a Parquet and a NeMo JSONL manifest, leaving out
+    the clips ``duplicates`` (maya.dedup) lists as copies of an earlier shard's."""
+    from maya.dedup import drop_duplicates
+
     out_parquet, out_jsonl = Path(out_parquet), Path(out_jsonl)
     out_parquet.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -62,6 +66,8 @@ def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, o
     with pq.ParquetWriter(out_parquet, MANIFEST_SCHEMA) as writer, open(out_jsonl, "w", encoding="utf-8") as jf:
         for path in index_paths:
             kept = kept_rows(pq.read_table(path))
+            if duplicates is not None:
+                kept = drop_duplicates(kept, duplicates)
             if kept.num_rows == 0:
                 continue
             writer.write_table(kept)
@@ -75,17 +81,23 @@ def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, o
 
 def materialise_flac(rows: Iterable[dict], out_dir: str | Path, sample_rate: int = 16000) -> list[dict]:
     """Write clips as 16 kHz mono FLAC files (for stock NeMo tools that read files); returns
-    NeMo entries pointing at them. For small sets only (validation, test)."""
+    NeMo entries pointing at them. For small sets only (validation, test).
+
+    Files are ``out_dir/{corpus}/{shard_id}/{segment_id}.flac``: segment ids are unique within a
+    shard only. A name that would leave ``out_dir`` (absolute, ``..``) raises ValueError."""
+    from maya.names import safe_join
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reader = TarOffsetReader(sample_rate)
     entries = []
     for row in rows:
+        dest = Path(safe_join(out_dir, row["corpus"], row["shard_id"], f"{row['segment_id']}.flac"))
         ref = AudioRef(row["audio_path"], row["offset"] or 0, row["nbytes"], row["member"] or "")
         audio = reader.read(ref)
-        dest = out_dir / f"{row['segment_id']}.flac"
         buf = io.BytesIO()
         sf.write(buf, audio, sample_rate, format="FLAC", subtype="PCM_16")
+        dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(buf.getvalue())
         entry = nemo_entry(row, audio_filepath=str(dest), tar_fields=False)
         entry["duration"] = round(len(audio) / sample_rate, 4)

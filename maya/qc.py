@@ -10,17 +10,21 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+import numpy as np
 import pyarrow as pa
 import soundfile as sf
 from tqdm import tqdm
 
-from maya.adapters.base import CHECKSUM_MISMATCH_FILE, Problem, RawClip, ShardScan
+from maya.adapters.base import CHECKSUM_MISMATCH_FILE, UNREADABLE_SHARD, Problem, RawClip, ShardScan
 from maya.audio.reader import AudioReadError, AudioRef, TarOffsetReader
+from maya.config import section_defaults
+from maya.names import printable, unsafe_name
 from maya.shard_schema import INDEX_SCHEMA
 from maya.shard_writer import sha256_file
 from maya.text.scripts import SCRIPT_NAMES, script_fraction
@@ -29,20 +33,60 @@ log = logging.getLogger(__name__)
 
 # Clip-level reason codes, in the order they are checked (the first that applies is recorded).
 CLIP_REASONS = (
-    "missing_segment_id", "duplicate_segment_id", "duplicate_member", "missing_audio", "orphan_member",
-    "unreadable_row", "unsupported_segment", "invalid_utf8", "empty_transcript", "language_mismatch",
-    "wrong_script", "checksum_mismatch", "decode_error", "duration_mismatch",
+    "missing_segment_id", "unsafe_name", "duplicate_segment_id", "duplicate_member", "missing_audio",
+    "orphan_member", "unreadable_row", "unsupported_segment", "invalid_utf8", "empty_transcript",
+    "language_mismatch", "wrong_script", "checksum_mismatch", "decode_error", "bad_samples",
+    "duration_mismatch", "too_short", "too_long", "implausible_text_rate",
 )
+# Decided across shards by qc_summary (maya.dedup), not per shard.
+CROSS_SHARD_REASONS = ("duplicate_across_shards",)
+# What each quarantine reason means, for the report (shard-level failure codes come from the adapters).
+REASON_TEXT = {
+    "missing_segment_id": "metadata row without a segment id",
+    "unsafe_name": "segment id or member name is absolute, has '..', a backslash or a control character",
+    "duplicate_segment_id": "segment id repeated within the shard",
+    "duplicate_member": "tar member repeated within the shard",
+    "missing_audio": "metadata row without a tar member",
+    "orphan_member": "tar member without a metadata row",
+    "unreadable_row": "a row that cannot be read (not JSON, wrong type)",
+    "unsupported_segment": "segment inside a longer file (offsets) not supported",
+    "invalid_utf8": "transcript is not UTF-8",
+    "empty_transcript": "transcript missing, empty or whitespace",
+    "language_mismatch": "row's language differs from the shard's",
+    "wrong_script": "too few letters in the language's script (qc.min_script_fraction)",
+    "checksum_mismatch": "member sha256 differs from manifest.json",
+    "decode_error": "audio does not decode or has no frames",
+    "bad_samples": "audio has NaN/infinite samples or is all zeros",
+    "duration_mismatch": "decoded duration differs from metadata (qc.duration_tolerance_s)",
+    "too_short": "shorter than data.min_duration_s",
+    "too_long": "longer than data.max_duration_s",
+    "implausible_text_rate": "more transcript characters per second than speech allows (qc.max_chars_per_s)",
+    "duplicate_across_shards": "same segment id (same corpus) or same audio bytes as a clip of an earlier shard",
+}
 HEADER_BYTES = 1 << 16  # enough for FLAC/WAV headers in header-only mode
+
+_QC, _DATA = section_defaults("qc"), section_defaults("data")
 
 
 @dataclass(frozen=True)
 class QCSettings:
-    decode: bool = True  # decode every clip (default); False = headers only, much faster
-    checksums: bool = True  # verify sha256 of shard files and members against manifest.json
-    duration_tolerance_s: float = 0.1
-    min_script_fraction: float = 0.5
-    sample_rate: int = 16000
+    """What one shard's QC needs; the defaults are the config schema's (config.qc and data)."""
+
+    decode: bool = _QC["decode"]  # decode every clip; False = headers only, much faster
+    checksums: bool = _QC["checksums"]  # verify sha256 of shard files and members against manifest.json
+    duration_tolerance_s: float = _QC["duration_tolerance_s"]
+    min_script_fraction: float = _QC["min_script_fraction"]
+    max_chars_per_s: float = _QC["max_chars_per_s"]
+    sample_rate: int = _DATA["sample_rate"]
+    min_duration_s: float = _DATA["min_duration_s"]
+    max_duration_s: float = _DATA["max_duration_s"]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "QCSettings":
+        """From a validated config's ``qc`` and ``data`` sections (unused keys are ignored)."""
+        names = {f for f in cls.__dataclass_fields__}
+        merged = {**config.get("data", {}), **config.get("qc", {})}
+        return cls(**{k: v for k, v in merged.items() if k in names})
 
 
 @dataclass
@@ -56,8 +100,20 @@ class ShardQC:
         return self.index.filter(mask)
 
 
+def _name(clip: RawClip) -> tuple[str | None, str | None]:
+    """(reason, detail) when the clip's segment id or member name could escape a folder."""
+    for field, value in (("segment_id", clip.segment_id), ("member", clip.member)):
+        why = unsafe_name(value)
+        if why:
+            where = clip.audio_path or "the metadata"
+            return "unsafe_name", f"{field} {printable(value)!r} in {where} {why}"
+    return None, None
+
+
 def _text(clip: RawClip, lang: str, settings: QCSettings, repaired: Counter) -> tuple[str | None, str | None, str | None]:
     """(transcript, reason, detail) for a clip's raw transcript bytes."""
+    if clip.transcript is not None and not isinstance(clip.transcript, (bytes, bytearray)):
+        return None, "unreadable_row", f"transcript is a {type(clip.transcript).__name__}, expected text"
     if clip.transcript is None:
         return None, "empty_transcript", "transcript is missing"
     try:
@@ -80,19 +136,23 @@ def _text(clip: RawClip, lang: str, settings: QCSettings, repaired: Counter) -> 
 
 
 def _audio(clip: RawClip, reader: TarOffsetReader, settings: QCSettings, repaired: Counter):
-    """(decoded_duration, rate, channels, reason, detail) for a clip's audio."""
+    """(decoded_duration, rate, channels, sha256, reason, detail) for a clip's audio."""
     tarred = clip.nbytes is not None
+    where = f"{clip.audio_path}:{clip.member}" if tarred else clip.audio_path
     ref = AudioRef(clip.audio_path, clip.offset or 0, clip.nbytes, clip.member or "")
+    sha = None
     try:
         if settings.decode or (settings.checksums and clip.expected_sha256):
             data = reader.read_bytes(ref) if tarred else open(clip.audio_path, "rb").read()
+            sha = hashlib.sha256(data).hexdigest()
         else:
             data = reader.read_bytes(AudioRef(ref.path, ref.offset, min(ref.nbytes, HEADER_BYTES), ref.name)) \
                 if tarred else None
-    except (AudioReadError, OSError) as e:
-        return None, None, None, "decode_error", str(e)
-    if settings.checksums and clip.expected_sha256 and hashlib.sha256(data).hexdigest() != clip.expected_sha256:
-        return None, None, None, "checksum_mismatch", f"{clip.member}: sha256 differs from manifest.json"
+    except (AudioReadError, OSError, ValueError) as e:
+        return None, None, None, None, "decode_error", f"{where}: {e}"
+    if settings.checksums and clip.expected_sha256 and sha != clip.expected_sha256:
+        return None, None, None, sha, "checksum_mismatch", f"{clip.member}: sha256 differs from manifest.json"
+    sha = sha or clip.expected_sha256
     try:
         if settings.decode:
             audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
@@ -101,17 +161,40 @@ def _audio(clip: RawClip, reader: TarOffsetReader, settings: QCSettings, repaire
             info = sf.info(io.BytesIO(data)) if data is not None else sf.info(clip.audio_path)
             frames, rate, channels = info.frames, info.samplerate, info.channels
     except Exception as e:
-        where = f"{clip.audio_path}:{clip.member}" if tarred else clip.audio_path
-        return None, None, None, "decode_error", f"{where} does not decode ({e})"
-    if frames <= 0:
-        return 0.0, rate, channels, "decode_error", "no audio frames"
+        return None, None, None, sha, "decode_error", f"{where} does not decode ({e})"
+    if frames <= 0 or not rate or rate <= 0:
+        return 0.0, rate, channels, sha, "decode_error", f"{where}: no audio frames"
     decoded = frames / rate
+    if settings.decode:
+        finite = np.isfinite(audio)
+        if not finite.all():
+            bad = int(audio.size - np.count_nonzero(finite))
+            return decoded, rate, channels, sha, "bad_samples", f"{where}: {bad} samples are NaN or infinite"
+        if not np.any(audio):
+            return decoded, rate, channels, sha, "bad_samples", f"{where}: every sample is zero (silence)"
     if rate != settings.sample_rate or channels != 1:
         repaired["resampled"] += 1
-    if clip.duration_s is not None and abs(decoded - clip.duration_s) > settings.duration_tolerance_s:
-        return decoded, rate, channels, "duration_mismatch", \
-            f"decodes to {decoded:.3f} s, metadata says {clip.duration_s:.3f} s"
-    return decoded, rate, channels, None, None
+    if clip.duration_s is None:
+        repaired["duration_from_audio"] += 1
+    elif abs(decoded - clip.duration_s) > settings.duration_tolerance_s:
+        return decoded, rate, channels, sha, "duration_mismatch", \
+            f"{where} decodes to {decoded:.3f} s, metadata duration_s says {clip.duration_s:.3f} s"
+    if decoded < settings.min_duration_s:
+        return decoded, rate, channels, sha, "too_short", \
+            f"{where}: {decoded:.3f} s is under data.min_duration_s ({settings.min_duration_s} s)"
+    if decoded > settings.max_duration_s:
+        return decoded, rate, channels, sha, "too_long", \
+            f"{where}: {decoded:.1f} s is over data.max_duration_s ({settings.max_duration_s} s)"
+    return decoded, rate, channels, sha, None, None
+
+
+def _rate(text: str, seconds: float, settings: QCSettings) -> tuple[str | None, str | None]:
+    """A transcript that cannot be spoken in the clip's duration (a misaligned or runaway row)."""
+    chars = len(text) - text.count(" ")
+    if seconds > 0 and chars / seconds > settings.max_chars_per_s:
+        return "implausible_text_rate", (f"{chars} characters in {seconds:.2f} s = {chars / seconds:.0f}/s, "
+                                         f"over qc.max_chars_per_s ({settings.max_chars_per_s:g})")
+    return None, None
 
 
 def qc_shard(scan: ShardScan, settings: QCSettings = QCSettings(),
@@ -130,13 +213,17 @@ def qc_shard(scan: ShardScan, settings: QCSettings = QCSettings(),
         text, reason, detail = None, clip.reason, clip.detail
         if failure is not None:  # a failed shard quarantines everything under its own reason
             reason, detail = failure.code, failure.detail
-        decoded = rate = channels = None
+        decoded = rate = channels = sha = None
+        if reason is None:
+            reason, detail = _name(clip)
         if reason is None:
             text, reason, detail = _text(clip, scan.lang, settings, repaired)
-        elif clip.transcript is not None:
+        elif isinstance(clip.transcript, (bytes, bytearray)):
             text = clip.transcript.decode("utf-8", "replace")
         if reason is None:
-            decoded, rate, channels, reason, detail = _audio(clip, reader, settings, repaired)
+            decoded, rate, channels, sha, reason, detail = _audio(clip, reader, settings, repaired)
+        if reason is None:
+            reason, detail = _rate(text, decoded, settings)
         rows.append({
             "corpus": scan.corpus, "shard_id": scan.shard_id, "language": scan.lang,
             "segment_id": clip.segment_id, "transcript": text,
@@ -145,11 +232,35 @@ def qc_shard(scan: ShardScan, settings: QCSettings = QCSettings(),
             "domain": clip.domain, "gender": clip.gender, "audio_path": clip.audio_path,
             "member": clip.member, "offset": clip.offset, "nbytes": clip.nbytes,
             "source_sample_rate": rate, "source_channels": channels, "decoded_duration_s": decoded,
-            "qc_reason": reason, "qc_detail": detail,
+            "audio_sha256": sha, "qc_reason": reason, "qc_detail": detail,
         })
     index = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
     report = shard_report(scan, rows, problems, repaired, settings)
     return ShardQC(index, report)
+
+
+def index_shard(fmt: str, corpus: str, root: str, lang: str, shard_id: str,
+                columns: dict[str, str] | None, settings: QCSettings) -> ShardQC:
+    """Scan and QC one shard. Whatever reading the shard raises makes it a *failed* shard
+    (``unreadable_shard``, the message naming the shard and the error), never a failed job: one
+    bad shard of 3,551 must not stop the run. The traceback goes to the log."""
+    from maya.adapters import adapter_for
+
+    adapter = adapter_for(fmt)
+    try:
+        return qc_shard(adapter.scan(corpus, root, lang, shard_id, columns=columns), settings)
+    except Exception as e:  # noqa: BLE001 - isolation is the point
+        log.exception("reading shard %s/%s of %s raised", lang, printable(shard_id), root)
+        where = f"{root}/lang={lang}/{printable(shard_id)}" if fmt == "final_export" else root
+        problem = Problem(UNREADABLE_SHARD, f"{where}: {type(e).__name__}: {e}", fatal=True)
+        n = adapter.expected_clips(root, lang, shard_id)
+        scan = ShardScan(corpus, lang, shard_id, problems=[problem],
+                         clips=[RawClip(f"<clip {i}>", None, None, None) for i in range(n)])
+        return qc_shard(scan, settings)
+
+
+def _seconds(x: float | None) -> float:
+    return x if x is not None and math.isfinite(x) and x > 0 else 0.0
 
 
 def shard_report(scan: ShardScan, rows: list[dict], problems, repaired: Counter,
@@ -158,8 +269,8 @@ def shard_report(scan: ShardScan, rows: list[dict], problems, repaired: Counter,
     kept = [r for r in rows if r["qc_reason"] is None]
     failure = scan.failed
     status = "failed" if failure else ("degraded" if problems or by_reason else "ok")
-    seconds_in = sum(r["duration_s"] or 0.0 for r in rows)
-    seconds_kept = sum((r["decoded_duration_s"] or r["duration_s"] or 0.0) for r in kept)
+    seconds_in = sum(_seconds(r["decoded_duration_s"] or r["duration_s"]) for r in rows)
+    seconds_kept = sum(_seconds(r["decoded_duration_s"] or r["duration_s"]) for r in kept)
     return {
         "corpus": scan.corpus, "language": scan.lang, "shard_id": scan.shard_id, "status": status,
         "failure": None if failure is None else {"code": failure.code, "detail": failure.detail},
@@ -175,7 +286,7 @@ def shard_report(scan: ShardScan, rows: list[dict], problems, repaired: Counter,
 # ---------------------------------------------------------------------------------------------
 # Aggregation over shards (streams report files: never holds clip rows).
 
-def _empty_counts() -> dict[str, Any]:
+def empty_counts() -> dict[str, Any]:
     return {"shards": 0, "shards_ok": 0, "shards_degraded": 0, "shards_failed": 0, "clips_in": 0,
             "clips_kept": 0, "clips_quarantined": 0, "quarantined_by_reason": {}, "repaired": {},
             "hours_in": 0.0, "hours_kept": 0.0, "failed_shards": []}
@@ -196,10 +307,10 @@ def _add(acc: dict[str, Any], rep: dict[str, Any]) -> None:
 def summarise(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Per corpus and language: shards ok/degraded/failed, clips in/kept/quarantined by reason, hours."""
     corpora: dict[str, dict[str, Any]] = {}
-    total = _empty_counts()
+    total = empty_counts()
     for rep in reports:
-        c = corpora.setdefault(rep["corpus"], {"total": _empty_counts(), "languages": {}})
-        _add(c["languages"].setdefault(rep["language"], _empty_counts()), rep)
+        c = corpora.setdefault(rep["corpus"], {"total": empty_counts(), "languages": {}})
+        _add(c["languages"].setdefault(rep["language"], empty_counts()), rep)
         _add(c["total"], rep)
         _add(total, rep)
     for acc in [total] + [c["total"] for c in corpora.values()] + \

@@ -226,10 +226,23 @@ def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx
     parts.append(f'<p>{t["shards"]} shards ({t["shards_ok"]} ok, {t["shards_degraded"]} degraded, '
                  f'{t["shards_failed"]} failed); {t["clips_in"]:,} clips in, {t["clips_kept"]:,} kept, '
                  f'{t["clips_quarantined"]:,} quarantined; {t["hours_kept"]:.2f} h kept.</p>')
-    parts.append(_table(["quarantine reason", "clips"], sorted(t["quarantined_by_reason"].items()), left=1))
+    from maya.qc import REASON_TEXT
+
+    parts.append(_table(["quarantine reason", "what it means", "clips"],
+                        [[k, REASON_TEXT.get(k, "shard-level failure (see below)"), n]
+                         for k, n in sorted(t["quarantined_by_reason"].items())], left=2))
     if t.get("failed_shards"):
         parts.append(_table(["failed shard", "reason"], [[f'{f["language"]}/{f["shard_id"]}', f'{f["code"]}: {f["detail"]}']
                                                          for f in t["failed_shards"]], left=2))
+    if t.get("skipped_shards"):
+        parts.append(f'<p>{len(t["skipped_shards"])} shard directories were skipped: their names cannot be '
+                     'shard ids. Rename them to include their clips.</p>')
+        parts.append(_table(["skipped directory", "reason"], [[s["directory"], s["reason"]] for s in t["skipped_shards"]],
+                            left=2))
+    dup = t.get("duplicates_across_shards") or {}
+    if dup.get("clips"):
+        parts.append(f'<p>{dup["clips"]:,} clips duplicate a clip of an earlier shard ({html.escape(str(dup["by_key"]))}); '
+                     'the first copy in catalog order is kept (results/qc/duplicates.parquet).</p>')
 
     parts.append("<h2>Stage 1 training</h2>")
     if train:

@@ -88,6 +88,9 @@ INDEX_SCHEMA = pa.schema(
         pa.field("source_sample_rate", pa.int32()),
         pa.field("source_channels", pa.int32()),
         pa.field("decoded_duration_s", pa.float64()),
+        # sha256 of the member's bytes as read (or as manifest.json claims in header-only mode):
+        # how qc_summary finds the same audio in two shards.
+        pa.field("audio_sha256", pa.string()),
         pa.field("qc_reason", pa.string()),
         pa.field("qc_detail", pa.string()),
     ]

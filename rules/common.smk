@@ -1,4 +1,5 @@
 # Shared helpers: config validation, corpus lookup, input functions, code fingerprints.
+import dataclasses
 import functools
 import json
 import os
@@ -17,10 +18,11 @@ from maya.config import SCHEMA_PATH
 from maya.adapters import adapter_for
 from maya.corpus.broken import KINDS as BROKEN_KINDS
 from maya.corpus.broken import LANG as BROKEN_LANG
-from maya.corpus.catalog import corpus_shards
+from maya.corpus.catalog import corpus_shards, skipped_shards
 from maya.corpus.listing import listing_digest
 from maya.errors import MayaError
 from maya.fingerprint import code_fingerprint
+from maya.qc import QCSettings
 from maya.shard_schema import LANGUAGES, SHARD_FILES
 
 
@@ -109,11 +111,24 @@ def shards_of(corpus):
         return []
 
 
+@functools.cache
+def skipped_of(corpus):
+    """Shard directories of a corpus that cannot be shard ids; reported, never planned."""
+    try:
+        skipped = skipped_shards(CORPORA[corpus], corpus_languages(corpus))
+    except MayaError:
+        return []
+    for s in skipped:
+        logger.warning(f"corpus {corpus!r}: skipping shard directory {s['directory']}: {s['reason']}")
+    return skipped
+
+
 def corpus_listing_digest(wildcards):
-    return listing_digest(shards_of(wildcards.corpus))
+    return listing_digest(shards_of(wildcards.corpus), skipped_of(wildcards.corpus))
 
 
 LISTINGS = [f"results/shards/{corpus}.tsv" for corpus in CORPORA]
+SKIPPED_LISTINGS = [f"results/shards/{corpus}.skipped.json" for corpus in CORPORA]
 
 
 def shard_index_inputs(wildcards):
@@ -148,6 +163,10 @@ def _shard_params(corpus, lang, shard):
             "columns": json.dumps(c.get("columns") or {}, sort_keys=True)}
 
 
+# Only what a shard's QC reads: a change to the summary's limits must not re-index 3,551 shards.
+QC_SETTINGS = json.dumps(dataclasses.asdict(QCSettings.from_config(config)), sort_keys=True)
+
+
 def qc_limits():
     q = config["qc"]
     return {
@@ -161,6 +180,12 @@ def qc_limits():
 def all_qc_reports(wildcards):
     return [
         f"results/qc/{corpus}/{lang}/{shard}.json" for corpus in CORPORA for lang, shard in shards_of(corpus)
+    ]
+
+
+def all_indexes(wildcards):
+    return [
+        f"results/index/{corpus}/{lang}/{shard}.parquet" for corpus in CORPORA for lang, shard in shards_of(corpus)
     ]
 
 

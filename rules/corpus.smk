@@ -57,7 +57,8 @@ rule list_shards:
     input:
         synthesised_shards,
     output:
-        "results/shards/{corpus}.tsv",
+        listing="results/shards/{corpus}.tsv",
+        skipped="results/shards/{corpus}.skipped.json",
     params:
         corpus=lambda w: json.dumps(CORPORA[w.corpus], sort_keys=True),
         languages=lambda w: corpus_languages(w.corpus),
@@ -72,4 +73,5 @@ rule list_shards:
         "../envs/maya.yaml"
     shell:
         "maya_step list_shards --corpus-json {params.corpus:q} --languages {params.languages}"
-        " --shards-per-language {params.shards_per_language} --output {output:q} > {log:q} 2>&1"
+        " --shards-per-language {params.shards_per_language} --output={output.listing:q}"
+        " --skipped={output.skipped:q} > {log:q} 2>&1"

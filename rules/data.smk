@@ -14,11 +14,7 @@ rule index_shard:
         # One callable for everything per-shard: Snakemake evaluates each callable param per job,
         # and at 3,551 shards every extra one shows in `snakemake -n` time.
         shard=shard_params,
-        decode="--decode" if config["qc"]["decode"] else "--no-decode",
-        checksums="--checksums" if config["qc"]["checksums"] else "--no-checksums",
-        duration_tolerance_s=config["qc"]["duration_tolerance_s"],
-        min_script_fraction=config["qc"]["min_script_fraction"],
-        sample_rate=config["data"]["sample_rate"],
+        settings=QC_SETTINGS,
         code=code("index_shard.py"),
     log:
         "logs/index_shard/{corpus}/{lang}/{shard}.log",
@@ -27,25 +23,27 @@ rule index_shard:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step index_shard --corpus {wildcards.corpus} --format {params.shard[format]}"
-        " --root {params.shard[root]:q} --lang {wildcards.lang} --shard {wildcards.shard:q}"
-        " --columns-json {params.shard[columns]:q} {params.decode} {params.checksums}"
-        " --duration-tolerance-s {params.duration_tolerance_s}"
-        " --min-script-fraction {params.min_script_fraction} --sample-rate {params.sample_rate}"
-        " --index {output.index:q} --report {output.report:q} --quarantine {output.quarantine:q}"
+        "maya_step index_shard --settings={params.settings:q} --corpus={wildcards.corpus}"
+        " --format={params.shard[format]} --root={params.shard[root]:q} --lang={wildcards.lang}"
+        " --shard={wildcards.shard:q} --columns-json={params.shard[columns]:q}"
+        " --index={output.index:q} --report={output.report:q} --quarantine={output.quarantine:q}"
         " > {log:q} 2>&1"
 
 
 rule qc_summary:
-    """Per corpus and language: shards ok/failed, clips in/kept/quarantined by reason, hours.
-    Fails (naming the corpus) when a corpus exceeds its failure limits."""
+    """Per corpus and language: shards ok/failed/skipped, clips in/kept/quarantined by reason
+    (cross-shard duplicates included), hours. Fails (naming the corpus) over its failure limits."""
     input:
         listings=LISTINGS,
+        skipped=SKIPPED_LISTINGS,
         reports=all_qc_reports,
+        indexes=all_indexes,
     output:
-        "results/qc/summary.json",
+        summary="results/qc/summary.json",
+        duplicates="results/qc/duplicates.parquet",
     params:
         listings=[f"{corpus}=results/shards/{corpus}.tsv" for corpus in CORPORA],
+        skipped=[f"{corpus}=results/shards/{corpus}.skipped.json" for corpus in CORPORA],
         limits=lambda w: json.dumps(qc_limits(), sort_keys=True),
         code=code("qc_summary.py"),
     log:
@@ -53,8 +51,9 @@ rule qc_summary:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step qc_summary --listing {params.listings:q} --limits-json {params.limits:q}"
-        " --qc-dir results/qc --output {output:q} > {log:q} 2>&1"
+        "maya_step qc_summary --listing {params.listings:q} --skipped {params.skipped:q}"
+        " --limits-json={params.limits:q} --qc-dir=results/qc --index-dir=results/index"
+        " --output={output.summary:q} --duplicates={output.duplicates:q} > {log:q} 2>&1"
 
 
 rule build_manifest:
@@ -65,6 +64,8 @@ rule build_manifest:
         # ancient(): wait for the QC gate to pass, but a rewritten summary (new limits, another
         # language's shard) is no reason to rebuild this language's manifest.
         summary=ancient("results/qc/summary.json"),
+        # ancient() likewise: this language's shards changing reruns it through `indexes`.
+        duplicates=ancient("results/qc/duplicates.parquet"),
     output:
         parquet="results/manifests/{corpus}/{lang}.parquet",
         jsonl="results/manifests/{corpus}/{lang}.jsonl",
@@ -78,6 +79,7 @@ rule build_manifest:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step build_manifest --listing {params.listing:q} --lang {wildcards.lang}"
-        " --index-dir results/index/{wildcards.corpus} --parquet {output.parquet:q}"
-        " --jsonl {output.jsonl:q} > {log:q} 2>&1"
+        "maya_step build_manifest --corpus={wildcards.corpus} --lang={wildcards.lang}"
+        " --listing={params.listing:q} --duplicates={input.duplicates:q}"
+        " --index-dir=results/index/{wildcards.corpus} --parquet={output.parquet:q}"
+        " --jsonl={output.jsonl:q} > {log:q} 2>&1"

@@ -137,6 +137,7 @@ rule batching_artifacts:
         tokenizer_dir=lambda w, input: os.path.dirname(input.tokenizer),
         edges=config["data"]["bucket_edges_s"],
         b=config["batching"],
+        subsampling=config["stage1"]["model"]["subsampling_factor"],
         code=code("batching_artifacts.py"),
     log:
         "logs/batching_artifacts.log",
@@ -145,5 +146,6 @@ rule batching_artifacts:
     shell:
         "maya_step batching_artifacts --train {input.train:q} --tokenizer {params.tokenizer_dir:q}"
         " --edges {params.edges} --num-buckets {params.b[num_buckets]}"
-        " --num-subbuckets {params.b[num_subbuckets]} --out-parquet {output.parquet:q}"
+        " --num-subbuckets {params.b[num_subbuckets]} --subsampling-factor {params.subsampling}"
+        " --out-parquet {output.parquet:q}"
         " --out-bins {output.bins:q} > {log:q} 2>&1"

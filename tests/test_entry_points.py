@@ -23,7 +23,7 @@ def test_missing_corpus_root_is_one_clear_line(tmp_path):
     corpus = json.dumps({"name": "prod", "format": "final_export", "root": str(tmp_path / "nope")})
     proc = subprocess.run(
         [sys.executable, str(REPO / "workflow_scripts/list_shards.py"), "--corpus-json", corpus,
-         "--languages", "hi", "--output", str(tmp_path / "x.tsv")],
+         "--languages", "hi", "--output", str(tmp_path / "x.tsv"), "--skipped", str(tmp_path / "x.json")],
         capture_output=True, text=True, env={"PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 1

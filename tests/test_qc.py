@@ -69,16 +69,18 @@ def test_summary_reconciles_and_limits(broken):
     reports = [run_qc(broken, k).report for k in KINDS]
     s = summarise(reports)
     t = s["total"]
-    assert t["shards"] == len(KINDS) and t["shards_failed"] == 3
+    failed = {k for k, (status, _, _) in EXPECTED.items() if status == "failed"}
+    assert t["shards"] == len(KINDS) and t["shards_failed"] == len(failed) == 4
     assert t["clips_in"] == t["clips_kept"] + t["clips_quarantined"]
     assert t["clips_quarantined"] == sum(t["quarantined_by_reason"].values())
-    assert {f["shard_id"] for f in t["failed_shards"]} == {"garbage_tar", "missing_column", "missing_files"}
+    assert {f["shard_id"] for f in t["failed_shards"]} == failed == {"garbage_tar", "missing_column", "missing_files",
+                                                                     "transcript_int"}
     assert s["corpora"]["broken"]["languages"]["hi"]["clips_kept"] == t["clips_kept"]
     ok = {"broken": {"max_failed_shard_fraction": 0.5, "max_quarantined_clip_fraction": 0.5}}
     assert threshold_violations(s, ok) == []
     strict = {"broken": {"max_failed_shard_fraction": 0.05, "max_quarantined_clip_fraction": 0.1}}
     v = threshold_violations(s, strict)
-    assert len(v) == 2 and "3 of 11 shards failed" in v[0]
+    assert len(v) == 2 and f"4 of {len(KINDS)} shards failed" in v[0]
 
 
 def test_column_mapping_reads_renamed_columns(tmp_path):

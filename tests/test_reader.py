@@ -50,7 +50,7 @@ def test_resamples_and_downmixes(tmp_path):
 def test_bad_clip_error_names_file_and_clip(tmp_path):
     d = make_broken_shard(tmp_path, "bad_flac")
     row = pq.read_table(d / "audio_index.parquet").to_pylist()[2]
-    with pytest.raises(AudioReadError, match=r"audio.tar: clip hi_0002.flac does not decode"):
+    with pytest.raises(AudioReadError, match=r"audio.tar: clip hi_k02_0002.flac does not decode"):
         TarOffsetReader().read(AudioRef(str(d / "audio.tar"), row["offset"], row["nbytes"], row["member"]))
     with pytest.raises(AudioReadError, match="cannot open"):
         TarOffsetReader().read(AudioRef(str(tmp_path / "nope.tar"), 0, 10))

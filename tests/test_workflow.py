@@ -47,8 +47,10 @@ def test_full_run_outputs_reconcile(tiny_run):
     assert demo["shards_ok"] == 3 and demo["clips_kept"] == demo["clips_in"] == n_clips
     broken = summary["corpora"]["broken"]["total"]
     expected = Counter()
-    for _, by_reason, _ in EXPECTED.values():
+    for _, by_reason, extra in EXPECTED.values():
         expected.update(by_reason)
+        if "duplicates_of" in extra:  # the copy's clips: kept per shard, quarantined across shards
+            expected["duplicate_across_shards"] += 6
     assert broken["quarantined_by_reason"] == dict(sorted(expected.items()))
     assert broken["shards_failed"] == sum(s == "failed" for s, _, _ in EXPECTED.values())
     assert summary["violations"] == []
@@ -147,7 +149,7 @@ def test_exceeding_qc_limits_stops_with_a_clear_error(tiny_copy):
     proc = snakemake(tiny_copy, "--cores", "2", *TINY, check=False)
     assert proc.returncode != 0
     log = (tiny_copy / "logs/qc_summary.log").read_text()
-    assert "corpus 'broken': 3 of 11 shards failed (limit 10%)" in log
+    assert f"corpus 'broken': 4 of {len(KINDS)} shards failed (limit 10%)" in log
     assert not (tiny_copy / "results/qc/summary.json").exists()
 
 

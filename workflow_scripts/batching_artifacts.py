@@ -2,16 +2,23 @@
 sampler reads: 1-D buckets on the configured edges and 2-D duration x tokens bins."""
 
 import json
+import logging
 from pathlib import Path
 
 from maya.batching import add_token_counts, batching_artifacts
 from maya.entry import parser, run
 
+log = logging.getLogger("batching_artifacts")
+
 
 def main(args):
     table = add_token_counts(args.train, args.tokenizer, args.out_parquet)
-    bins = batching_artifacts(table, args.edges, args.num_buckets, args.num_subbuckets)
+    bins = batching_artifacts(table, args.edges, args.num_buckets, args.num_subbuckets, args.subsampling_factor)
     Path(args.out_bins).write_text(json.dumps(bins, indent=1) + "\n")
+    for lang, v in bins["tokens_per_encoder_frame"]["by_language"].items():
+        log.info("%s: tokens per encoder frame p50 %.2f p95 %.2f max %.2f", lang, v["p50"], v["p95"], v["max"])
+    for w in bins["tokens_per_encoder_frame"]["warnings"]:
+        log.warning(w)
 
 
 def build_parser():
@@ -21,6 +28,7 @@ def build_parser():
     p.add_argument("--edges", type=float, nargs="+", required=True, help="duration bucket edges (s)")
     p.add_argument("--num-buckets", type=int, default=30)
     p.add_argument("--num-subbuckets", type=int, default=2)
+    p.add_argument("--subsampling-factor", type=int, required=True, help="Stage-1 encoder subsampling")
     p.add_argument("--out-parquet", required=True)
     p.add_argument("--out-bins", required=True)
     return p

@@ -25,6 +25,9 @@ MANIFEST_COUNT_MISMATCH = "manifest_count_mismatch"
 MANIFEST_LANGUAGE_MISMATCH = "manifest_language_mismatch"
 CHECKSUM_MISMATCH_FILE = "file_checksum_mismatch"
 SKIPPED_MEMBERS = "skipped_non_file_members"
+BAD_FIELD = "bad_field"  # a field of the wrong type or an unusable value: named, ignored
+BAD_COLUMN_TYPE = "bad_column_type"  # a required metadata column of a type that cannot hold it
+UNREADABLE_SHARD = "unreadable_shard"  # reading the shard raised: the message names file and error
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,23 @@ class CorpusAdapter(Protocol):
     def scan(self, corpus: str, root: str, lang: str, shard_id: str,
              columns: Mapping[str, str] | None = None) -> ShardScan:
         """Every clip of the shard, with audio location and raw metadata."""
+
+    def expected_clips(self, root: str, lang: str, shard_id: str) -> int:
+        """How many clips the shard claims to hold, read as cheaply and defensively as possible;
+        used to count a shard whose scan raised (0 when even that is unknown)."""
+
+
+def as_duration(v: Any) -> float | None:
+    """A finite, non-negative number of seconds, or None (then QC takes it from the audio)."""
+    import math
+
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) and x >= 0 else None
 
 
 def stat_stamp(paths: Sequence[str | Path]) -> str:

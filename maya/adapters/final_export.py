@@ -15,6 +15,7 @@ from maya.adapters import base
 from maya.adapters.base import Problem, RawClip, ShardScan
 from maya.audio.tar_walk import verify_claimed_layout, walk_tar
 from maya.corpus.listing import discover_shards
+from maya.names import unsafe_name
 from maya.shard_schema import (
     AUDIO_INDEX,
     AUDIO_TAR,
@@ -28,18 +29,104 @@ from maya.shard_schema import (
 _OPTIONAL_TEXT = ("speaker_id", "domain", "gender", "language")
 
 
-def _column(table: pa.Table, name: str) -> list:
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t) and _is_text(t.value_type)
+
+
+def _is_bytes(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
+def _is_scalar(t: pa.DataType) -> bool:
+    return not (pa.types.is_nested(t) or pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type))
+
+
+class ColumnTypeError(ValueError):
+    """A column whose type cannot hold the field at all (the message names file and field)."""
+
+
+def _column(table: pa.Table, name: str, path: Path, problems: list[Problem] | None = None) -> list:
+    """One column as Python values of the field's kind; a wrong type is a named problem."""
     if name not in table.column_names:
         return [None] * table.num_rows
     col = table.column(name)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
     if name == "transcript":
         # Read text as bytes so invalid UTF-8 reaches QC instead of failing the whole read.
         # string -> binary is a zero-copy cast that does not validate UTF-8.
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        if _is_text(t):
             return col.cast(pa.large_binary()).to_pylist()
-        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+        if _is_bytes(t):
             return col.to_pylist()
-    return col.to_pylist()
+        raise ColumnTypeError(f"{path}: column transcript is {t}, expected string")
+    if name in ("duration_s", "offset", "nbytes"):
+        return _numbers(col, name, path, problems, integer=name != "duration_s")
+    if not _is_scalar(t) or _is_bytes(t):
+        if name in ("segment_id", "member"):
+            raise ColumnTypeError(f"{path}: column {name} is {t}, expected string")
+        if problems is not None:
+            problems.append(Problem(base.BAD_FIELD, f"{path}: column {name} is {t}, expected string; ignored"))
+        return [None] * table.num_rows
+    values = col.to_pylist()
+    if not _is_text(t):
+        values = [None if v is None else str(v) for v in values]
+    return values
+
+
+def _numbers(col, name: str, path: Path, problems: list[Problem] | None, integer: bool) -> list:
+    """Finite numbers (NaN, inf, negative and non-numbers become None, counted in ``problems``)."""
+    import math
+
+    t = col.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        raw = col.to_pylist()
+    elif _is_text(t) or _is_bytes(t):
+        raw = col.to_pylist()
+    else:
+        if problems is not None:
+            problems.append(Problem(base.BAD_FIELD, f"{path}: column {name} is {t}, expected a number; ignored"))
+        return [None] * len(col)
+    out, bad, first = [], 0, None
+    for v in raw:
+        x = None
+        if v is not None and not isinstance(v, bool):
+            try:
+                x = float(v.decode() if isinstance(v, bytes) else v)
+            except (TypeError, ValueError, UnicodeDecodeError):
+                x = None
+            if x is not None and (not math.isfinite(x) or x < 0 or integer and x != int(x)):
+                x = None
+            if x is None:
+                bad += 1
+                first = first if first is not None else v
+        out.append(None if x is None else (int(x) if integer else x))
+    if bad and problems is not None:
+        problems.append(Problem(base.BAD_FIELD, f"{path}: {bad} value(s) of column {name} are not usable "
+                                                f"numbers (e.g. {first!r}); {'taken from the audio' if not integer else 'ignored'}"))
+    return out
+
+
+def _json_kind(v) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number")
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+# manifest.json fields we read: (key, type check, what was expected).
+_MANIFEST_FIELDS = (
+    ("language", lambda v: isinstance(v, str), "a string"),
+    ("num_segments", _is_count, "a non-negative integer"),
+    ("member_sha256", lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()), "an object of name -> sha256 strings"),
+    ("files", lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+     "an object of file name -> {sha256, ...}"),
+)
 
 
 class FinalExport:
@@ -59,6 +146,18 @@ class FinalExport:
     def shard_stamp(self, root: str, lang: str, shard_id: str) -> str:
         d = os.path.join(root, f"lang={lang}", shard_id)
         return base.stat_stamp([os.path.join(d, n) for n in (METADATA, AUDIO_INDEX, MANIFEST)])
+
+    def expected_clips(self, root: str, lang: str, shard_id: str) -> int:
+        d = shard_dir(root, lang, shard_id)
+        try:
+            return pq.read_metadata(d / METADATA).num_rows
+        except Exception:
+            pass
+        try:
+            n = json.loads((d / MANIFEST).read_text("utf-8")).get("num_segments")
+            return n if _is_count(n) else 0
+        except Exception:
+            return 0
 
     def scan(self, corpus: str, root: str, lang: str, shard_id: str,
              columns: Mapping[str, str] | None = None) -> ShardScan:
@@ -111,7 +210,14 @@ class FinalExport:
         seg_to_member = self._check_audio_index(d, audio_index, members, scan)
         member_sha = manifest.get("member_sha256", {}) if manifest else {}
 
-        columns_ = [_column(meta, c) for c in ("segment_id", "transcript", "duration_s", *_OPTIONAL_TEXT)]
+        try:
+            columns_ = [_column(meta, c, d / METADATA, scan.problems)
+                        for c in ("segment_id", "transcript", "duration_s", *_OPTIONAL_TEXT)]
+        except ColumnTypeError as e:
+            scan.problems.append(Problem(base.BAD_COLUMN_TYPE, str(e), fatal=True))
+            scan.clips.clear()
+            self._clips_from_manifest(scan, manifest, n=meta.num_rows)
+            return scan
         used_members: set[str] = set()
         seen_ids: set[str] = set()
         tar_str = str(tar_path)
@@ -120,8 +226,7 @@ class FinalExport:
         for i, (seg, text, dur, speaker, domain, gender, lang_) in enumerate(zip(*columns_)):
             if seg is not None and not isinstance(seg, str):
                 seg = str(seg)
-            clip = RawClip(seg if seg is not None else f"<row {i}>", text,
-                           None if dur is None else float(dur), tar_str, None, None, None,
+            clip = RawClip(seg if seg is not None else f"<row {i}>", text, dur, tar_str, None, None, None,
                            lang_, speaker, domain, gender)
             if seg is None:
                 clip.reason, clip.detail = "missing_segment_id", f"{d / METADATA} row {i} has no segment_id"
@@ -156,7 +261,7 @@ class FinalExport:
                     base.MANIFEST_COUNT_MISMATCH,
                     f"{d / MANIFEST} says {n} segments, {tar_path} holds {len(walk.members)} members"))
             for name, facts in (manifest.get("files") or {}).items():
-                if isinstance(facts, dict) and facts.get("sha256") and (d / name).is_file():
+                if isinstance(facts.get("sha256"), str) and unsafe_name(name) is None and (d / name).is_file():
                     scan.file_checksums.append((str(d / name), facts["sha256"]))
         return scan
 
@@ -169,6 +274,8 @@ class FinalExport:
 
     @staticmethod
     def _manifest(d: Path, lang: str, scan: ShardScan) -> dict | None:
+        """manifest.json with every field type-checked: a field of the wrong type is a named
+        problem and is left out (the shard's facts come from its tar and metadata anyway)."""
         path = d / MANIFEST
         if not path.is_file():
             scan.problems.append(Problem(base.MANIFEST_MISSING, f"{path} is missing"))
@@ -178,11 +285,24 @@ class FinalExport:
         except (OSError, ValueError) as e:
             scan.problems.append(Problem(base.MANIFEST_UNREADABLE, f"{path}: {e}"))
             return None
-        if manifest.get("language") not in (None, lang):
+        if not isinstance(manifest, dict):
+            scan.problems.append(Problem(base.MANIFEST_UNREADABLE,
+                                         f"{path}: top level is a JSON {_json_kind(manifest)}, expected an object"))
+            return None
+        clean = {}
+        for key, ok, expected in _MANIFEST_FIELDS:
+            if key not in manifest or manifest[key] is None:
+                continue
+            if ok(manifest[key]):
+                clean[key] = manifest[key]
+            else:
+                scan.problems.append(Problem(base.BAD_FIELD, f"{path}: field {key} is a JSON "
+                                                             f"{_json_kind(manifest[key])}, expected {expected}; ignored"))
+        if clean.get("language") not in (None, lang):
             scan.problems.append(Problem(
                 base.MANIFEST_LANGUAGE_MISMATCH,
-                f"{path} says language {manifest.get('language')!r}, the shard is under lang={lang}"))
-        return manifest
+                f"{path} says language {clean.get('language')!r}, the shard is under lang={lang}"))
+        return clean
 
     @staticmethod
     def _read_audio_index(d: Path, scan: ShardScan) -> list[list] | None:
@@ -192,10 +312,16 @@ class FinalExport:
             return None
         try:
             idx = pq.read_table(path)
-            return [_column(idx, c) for c in ("segment_id", "member", "offset", "nbytes")]
+            problems: list[Problem] = []
+            cols = [_column(idx, c, path, problems) for c in ("segment_id", "member", "offset", "nbytes")]
         except Exception as e:
             scan.problems.append(Problem(base.AUDIO_INDEX_MISMATCH, f"{path} unreadable ({e}); using the tar walk"))
             return None
+        if problems:  # an index with unusable offsets is no claim at all: walk the headers
+            scan.problems.append(Problem(base.AUDIO_INDEX_MISMATCH,
+                                         f"{problems[0].detail.removesuffix('; ignored')}; using the tar walk"))
+            return None
+        return cols
 
     @staticmethod
     def _check_audio_index(d: Path, cols: list[list] | None, members: dict, scan: ShardScan) -> dict[str, str]:

@@ -38,6 +38,13 @@ class LJSpeech:
         names = sorted(os.listdir(wavs)) if wavs.is_dir() else []
         return base.stat_stamp([wavs / n for n in names])
 
+    def expected_clips(self, root: str, lang: str, shard_id: str) -> int:
+        try:
+            with open(Path(root) / "metadata.csv", "rb") as f:
+                return sum(1 for line in f if line.strip())
+        except OSError:
+            return 0
+
     def scan(self, corpus: str, root: str, lang: str, shard_id: str,
              columns: Mapping[str, str] | None = None) -> ShardScan:
         scan = ShardScan(corpus, lang, shard_id)

@@ -29,6 +29,8 @@ class NemoManifest:
         self.default_lang = default_lang
 
     def _lang(self, row: dict, languages: Sequence[str]) -> str | None:
+        if not isinstance(row, dict):
+            return None
         return row.get("lang") or row.get("source_lang") or self.default_lang or (
             languages[0] if len(languages) == 1 else None)
 
@@ -40,9 +42,9 @@ class NemoManifest:
         for i, line in _rows(path):
             try:
                 lang = self._lang(json.loads(line), languages)
-            except ValueError as e:
-                raise MayaError(f"{root} line {i}: not JSON ({e})") from e
-            if lang in languages:
+            except ValueError:
+                continue  # the scan quarantines it as unreadable_row, naming the line
+            if isinstance(lang, str) and lang in languages:
                 found.add(lang)
         return sorted((lang, SHARD_ID) for lang in found)
 
@@ -51,6 +53,13 @@ class NemoManifest:
 
     def shard_stamp(self, root: str, lang: str, shard_id: str) -> str:
         return base.stat_stamp([root])
+
+    def expected_clips(self, root: str, lang: str, shard_id: str) -> int:
+        try:
+            with open(root, "rb") as f:
+                return sum(1 for line in f if line.strip())
+        except OSError:
+            return 0
 
     def scan(self, corpus: str, root: str, lang: str, shard_id: str,
              columns: Mapping[str, str] | None = None) -> ShardScan:
@@ -67,15 +76,22 @@ class NemoManifest:
                 scan.clips.append(RawClip(f"<line {i}>", None, None, None, reason="unreadable_row",
                                           detail=f"{path} line {i}: {e}"))
                 continue
+            if not isinstance(row, dict):
+                scan.clips.append(RawClip(f"<line {i}>", None, None, None, reason="unreadable_row",
+                                          detail=f"{path} line {i}: a JSON {type(row).__name__}, expected an object"))
+                continue
             if self._lang(row, [lang]) != lang:
                 continue
             audio = row.get("audio_filepath")
+            audio = None if audio is None else str(audio)
             audio_path = None if audio is None else str(Path(audio) if Path(audio).is_absolute() else path.parent / audio)
             text = row.get(cols["transcript"])
             clip = RawClip(
-                segment_id=str(row.get(cols["segment_id"]) or f"<line {i}>"),
+                # The audio path is no id (often absolute): its stem is, unless a column names one.
+                segment_id=str(row.get(cols["segment_id"]) if "segment_id" in (columns or {}) else
+                               (Path(str(audio)).stem if audio else None) or f"<line {i}>"),
                 transcript=None if text is None else str(text).encode("utf-8", "surrogateescape"),
-                duration_s=row.get(cols["duration_s"]),
+                duration_s=base.as_duration(row.get(cols["duration_s"])),
                 audio_path=audio_path, language=lang, speaker_id=row.get("speaker"),
             )
             if audio_path is None or not Path(audio_path).is_file():

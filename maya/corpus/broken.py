@@ -39,26 +39,50 @@ EXPECTED = {
     "durations": ("degraded", {"duration_mismatch": 2}, {}),
     "missing_files": ("failed", {"missing_file": CLIPS}, {}),
     ODD_NAME: ("ok", {}, {}),
+    # Clips that decode but would hurt training, and metadata of the wrong type.
+    "lengths": ("degraded", {"too_long": 1, "too_short": 1}, {}),
+    "text_rate": ("degraded", {"implausible_text_rate": 1}, {}),
+    "bad_samples": ("degraded", {"bad_samples": 2}, {}),
+    "nan_durations": ("degraded", {}, {"repaired": {"duration_from_audio": 3}, "problems": ["bad_field"]}),
+    "string_durations": ("degraded", {}, {"repaired": {"duration_from_audio": 1}, "problems": ["bad_field"]}),
+    "manifest_array": ("degraded", {}, {"problems": ["manifest_unreadable"]}),
+    "manifest_types": ("degraded", {}, {"problems": ["bad_field"]}),
+    "unsafe_names": ("degraded", {"unsafe_name": 3}, {}),
+    "transcript_int": ("failed", {"bad_column_type": CLIPS}, {}),
+    # A byte-identical copy of the ODD_NAME shard: kept per shard, quarantined by qc_summary.
+    "duplicate_shard": ("ok", {}, {"duplicates_of": ODD_NAME}),
 }
 KINDS = tuple(EXPECTED)
+# Shard directory names that are data, not options or wildcards (see tests: an on-disk corpus).
+OPTION_LIKE_NAMES = ("--help", "-n")
+UNCARRIABLE_NAMES = ("a{b}", "tab\there", "new\nline", ".hidden")
 
 
-def _valid_shard(root: Path, shard_id: str, seed: int, rate: int = 16000, channels: int = 1) -> Path:
+def _valid_shard(root: Path, shard_id: str, seed: int, rate: int = 16000, channels: int = 1,
+                 like: str | None = None, number: int | None = None) -> Path:
+    """A valid shard named ``shard_id``; ``like`` makes it byte-for-byte the content of that kind,
+    ``number`` picks distinct content (and segment ids) for extra shards."""
     sentences = load_sentences(LANG)
-    speakers = speakers_for(LANG, 2, seed)
-    rng = np.random.default_rng([seed, KINDS.index(shard_id)])
-    picks = [(speakers[i % 2], sentences[int(rng.integers(len(sentences)))]) for i in range(CLIPS)]
+    speakers = speakers_for(LANG, 6, seed)
+    k = number if number is not None else KINDS.index(like or shard_id)
+    # Every clip of every shard a distinct (sentence, speaker): equal audio in two shards is a
+    # finding of qc_summary's duplicate scan, so only the deliberate copy may have it.
+    order = np.random.default_rng(seed).permutation(len(sentences))
+    picks = []
+    for i in range(CLIPS):
+        g = k * CLIPS + i
+        picks.append((speakers[(g // len(sentences) + i) % len(speakers)], sentences[int(order[g % len(sentences)])]))
     tts_rate, speech = synth_batch([(s.text, spk.voice) for spk, s in picks])
     from scipy.signal import resample_poly
 
     g = np.gcd(rate, tts_rate)
-    w = ShardWriter(root, LANG, shard_id, extra_manifest={"source": "maya-broken-shards", "kind": shard_id})
+    w = ShardWriter(root, LANG, shard_id, extra_manifest={"source": "maya-broken-shards"})
     with w:
         for j, ((spk, sent), audio) in enumerate(zip(picks, speech)):
             audio = resample_poly(audio, rate // g, tts_rate // g).astype(np.float32)
             if channels == 2:
                 audio = np.stack([audio, 0.5 * audio], axis=1)
-            w.add(f"hi_{j:04d}", encode_flac(audio, rate), transcript=sent.text,
+            w.add(f"{LANG}_k{k:02d}_{j:04d}", encode_flac(audio, rate), transcript=sent.text,
                   duration_s=audio.shape[0] / rate, speaker_id=spk.speaker_id, domain=sent.domain,
                   gender=spk.voice.gender, sample_rate=rate)
     return w.dir
@@ -83,6 +107,8 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
     root = Path(root)
     if kind == "resampled":
         return _valid_shard(root, kind, seed, rate=44100, channels=2)
+    if kind == "duplicate_shard":
+        return _valid_shard(root, kind, seed, like=ODD_NAME)
     d = _valid_shard(root, kind, seed)
     meta = pq.read_table(d / METADATA).to_pylist()
     tar = d / AUDIO_TAR
@@ -108,7 +134,7 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
         m["files"][AUDIO_TAR]["sha256"] = sha256_file(tar)
         _write_manifest(d, m)
     elif kind == "orphans":
-        extra = dict(meta[0], segment_id="hi_9999", transcript=meta[0]["transcript"])
+        extra = dict(meta[0], segment_id=f"{LANG}_orphan_9999", transcript=meta[0]["transcript"])
         _rewrite_metadata(d, meta[1:] + [extra])  # hi_0000's audio has no row; hi_9999 has no audio
     elif kind == "missing_column":
         schema = pa.schema([f for f in METADATA_SCHEMA if f.name != "transcript"])
@@ -143,9 +169,96 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
     elif kind == "missing_files":
         for name in (AUDIO_TAR, METADATA, AUDIO_INDEX):
             (d / name).unlink()
+    elif kind in ("lengths", "bad_samples", "unsafe_names"):
+        _rewrite_members(d, kind, seed)
+    elif kind == "text_rate":
+        meta[1]["transcript"] = (meta[1]["transcript"] + " ") * (10000 // len(meta[1]["transcript"]) + 1)
+        _rewrite_metadata(d, meta)
+    elif kind == "nan_durations":
+        for r, v in zip(meta, (float("nan"), float("inf"), -1.0)):
+            r["duration_s"] = v
+        _rewrite_metadata(d, meta)
+    elif kind == "string_durations":
+        rows = [dict(r, duration_s=f"{r['duration_s']:.4f}") for r in meta]
+        rows[2]["duration_s"] = "n/a"
+        schema = pa.schema([pa.field("duration_s", pa.string()) if f.name == "duration_s" else f for f in METADATA_SCHEMA])
+        _rewrite_metadata(d, rows, schema)
+    elif kind == "manifest_array":
+        (d / MANIFEST).write_text(json.dumps([_manifest(d)]) + "\n")
+    elif kind == "manifest_types":
+        m = _manifest(d)
+        m["member_sha256"] = sorted(m["member_sha256"].values())
+        m["num_segments"] = str(m["num_segments"])
+        m["files"] = [m["files"]]
+        _write_manifest(d, m)
+    elif kind == "transcript_int":
+        schema = pa.schema([pa.field("transcript", pa.int64()) if f.name == "transcript" else f for f in METADATA_SCHEMA])
+        _rewrite_metadata(d, [dict(r, transcript=i) for i, r in enumerate(meta)], schema)
     return d
+
+
+def _rewrite_members(d: Path, kind: str, seed: int) -> None:
+    """Rewrite the shard through ShardWriter with some members changed (the shard stays
+    self-consistent: index, metadata and manifest describe the new tar)."""
+    import shutil
+
+    import soundfile as sf
+
+    from maya.audio.reader import AudioRef, TarOffsetReader
+
+    meta = pq.read_table(d / METADATA).to_pylist()
+    index = pq.read_table(d / AUDIO_INDEX).to_pylist()
+    reader = TarOffsetReader(16000)
+    clips = [(r, reader.read(AudioRef(str(d / AUDIO_TAR), i["offset"], i["nbytes"], i["member"])))
+             for r, i in zip(meta, index)]
+    reader.close()
+    w = ShardWriter(d.parent.parent, LANG, f".{d.name}.rewrite", extra_manifest={"source": "maya-broken-shards"})
+    tmp = w.dir
+    for j, (row, audio) in enumerate(clips):
+        seg, data, dur = row["segment_id"], encode_flac(audio, 16000), len(audio) / 16000
+        if kind == "lengths" and j == 0:  # 25 s: longer than data.max_duration_s
+            audio = np.tile(audio, int(25 * 16000 / len(audio)) + 1)[: 25 * 16000]
+            data, dur = encode_flac(audio, 16000), 25.0
+        elif kind == "lengths" and j == 1:  # 50 ms: shorter than data.min_duration_s
+            mid = len(audio) // 2
+            data, dur = encode_flac(audio[mid:mid + 800], 16000), 0.05
+        elif kind == "bad_samples" and j in (0, 1):  # float WAV with NaN/Inf; all zeros
+            bad = audio.copy()
+            if j == 0:
+                bad[100:200] = np.nan
+                bad[300] = np.inf
+            else:
+                bad[:] = 0.0
+            buf = __import__("io").BytesIO()
+            sf.write(buf, bad, 16000, format="WAV", subtype="FLOAT")
+            data = buf.getvalue()
+        elif kind == "unsafe_names" and j == 0:
+            w.member_suffix, seg = "", "../../escaped_clip.flac"
+        elif kind == "unsafe_names" and j == 1:
+            w.member_suffix, seg = "", "/tmp/absolute_clip.flac"
+        elif kind == "unsafe_names" and j == 2:
+            seg = "sub/../../up"
+        w.add(seg, data, **{k: v for k, v in row.items() if k not in ("segment_id", "language", "duration_s")},
+              duration_s=dur)
+        w.member_suffix = ".flac"
+    w.close()
+    shutil.rmtree(d)
+    tmp.rename(d)
 
 
 def make_broken_corpus(root: str | Path, seed: int = 5) -> list[Path]:
     return [make_broken_shard(root, kind, seed) for kind in KINDS]
+
+
+def make_named_shard(root: str | Path, name: str, number: int, seed: int = 5) -> Path:
+    """A valid shard (distinct content per ``number``) under a directory named ``name``: names
+    like ``--help`` must be treated as data, names like ``a{b}`` skipped with their reason."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # pyarrow cannot open such a path: write, then rename by bytes
+        d = _valid_shard(Path(root), f".tmp-{number}", seed, number=100 + number)
+        target = d.parent / name
+        os.rename(os.fsencode(d), os.fsencode(target))
+        return target
+    return _valid_shard(Path(root), name, seed, number=100 + number)
 

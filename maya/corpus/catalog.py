@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 from maya.adapters import adapter_for
 from maya.corpus.broken import KINDS as BROKEN_KINDS
 from maya.corpus.demo import shard_name
+from maya.corpus.listing import scan_shard_dirs
 
 
 def corpus_shards(corpus: Mapping[str, Any], languages: Sequence[str],
@@ -25,3 +26,11 @@ def corpus_shards(corpus: Mapping[str, Any], languages: Sequence[str],
     if synth == "broken":
         return sorted((lang, kind) for lang in languages for kind in BROKEN_KINDS)
     return adapter_for(corpus["format"]).discover(corpus["root"], languages)
+
+
+def skipped_shards(corpus: Mapping[str, Any], languages: Sequence[str]) -> list[dict]:
+    """Shard directories of an on-disk ``final_export`` corpus that cannot be carried as shard ids
+    (braces, invalid UTF-8, control characters, ...): {language, directory, reason} each."""
+    if corpus.get("synthesise") or corpus["format"] != "final_export":
+        return []
+    return scan_shard_dirs(corpus["root"], languages)[1]

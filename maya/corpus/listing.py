@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from maya.errors import MayaError
+from maya.names import printable, wildcard_problem
 from maya.shard_schema import LANG_DIR_PREFIX
 
 LISTING_COLUMNS = ("lang", "shard_id")
 
 
-def discover_shards(root: str | Path, languages: Sequence[str]) -> list[tuple[str, str]]:
-    """(lang, shard_id) of every shard directory under ``root`` for ``languages``, sorted.
+def scan_shard_dirs(root: str | Path, languages: Sequence[str]) -> tuple[list[tuple[str, str]], list[dict]]:
+    """(shards, skipped): (lang, shard_id) of every usable shard directory under ``root`` for
+    ``languages``, sorted, and the directories whose names cannot be shard ids (see
+    :func:`maya.names.wildcard_problem`), each as {language, directory, reason}.
 
     Only directory names are read (a cheap scandir per language), so this is safe at DAG-build
     time over 3,551 shards. Validity of a shard's files is QC's job, not discovery's.
@@ -24,20 +27,35 @@ def discover_shards(root: str | Path, languages: Sequence[str]) -> list[tuple[st
     if not root.is_dir():
         raise MayaError(f"corpus root {root} does not exist or is not a directory")
     found: list[tuple[str, str]] = []
+    skipped: list[dict] = []
     for lang in languages:
         lang_dir = root / f"{LANG_DIR_PREFIX}{lang}"
         if not lang_dir.is_dir():
             continue
         with os.scandir(lang_dir) as it:
-            found.extend((lang, e.name) for e in it if e.is_dir() and not e.name.startswith("."))
-    return sorted(found)
+            for e in it:
+                if not e.is_dir():
+                    continue
+                why = wildcard_problem(e.name)
+                if why:
+                    skipped.append({"language": lang, "directory": str(lang_dir / printable(e.name)), "reason": why})
+                else:
+                    found.append((lang, e.name))
+    return sorted(found), sorted(skipped, key=lambda s: (s["language"], s["directory"]))
 
 
-def listing_digest(shards: Sequence[tuple[str, str]]) -> str:
+def discover_shards(root: str | Path, languages: Sequence[str]) -> list[tuple[str, str]]:
+    """(lang, shard_id) of every usable shard directory (see :func:`scan_shard_dirs`)."""
+    return scan_shard_dirs(root, languages)[0]
+
+
+def listing_digest(shards: Sequence[tuple[str, str]], skipped: Sequence[dict] = ()) -> str:
     """Short hash of a shard listing: changes when a shard appears, disappears or is renamed."""
     h = hashlib.sha256()
     for lang, shard in shards:
         h.update(f"{lang}/{shard}\n".encode())
+    for s in skipped:
+        h.update(f"skipped {s['directory']}\n".encode())
     return f"{len(shards)}-{h.hexdigest()[:12]}"
 
 

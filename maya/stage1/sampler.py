@@ -117,8 +117,11 @@ class BucketingBatchSampler:
 
     def __init__(self, durations: Sequence[float], tokens: Sequence[int], groups: Sequence[str],
                  repeat_factors: dict | None, bucket_edges: Sequence[float], caps: BatchCaps,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True,
+                 keep: Sequence[bool] | None = None):
         self.durations = np.asarray(durations, dtype=float)
+        # Clips never to sample (e.g. more tokens than encoder frames): still indexable, never drawn.
+        self.keep = None if keep is None else np.asarray(keep, dtype=bool)
         self.tokens = np.asarray(tokens, dtype=np.int64)
         self.groups = np.asarray(groups)
         self.repeat_factors = dict(repeat_factors or {})
@@ -138,6 +141,8 @@ class BucketingBatchSampler:
             idx = repeat_indices(self.groups, self.repeat_factors, rng)
         else:
             idx = np.arange(len(self.durations))
+        if self.keep is not None:
+            idx = idx[self.keep[idx]]
         bucket = np.searchsorted(self.edges, self.durations[idx], side="right")
         batches = []
         for b in np.unique(bucket):
@@ -152,6 +157,7 @@ class BucketingBatchSampler:
         rank_costs = [sum(costs[i] for i in ids) for ids in per_rank_ids]
         stats = {
             "clips": int(len(idx)), "batches": len(batches),
+            "excluded_clips": 0 if self.keep is None else int((~self.keep).sum()),
             "batches_per_rank": len(per_rank[0]) if per_rank else 0,
             "dropped_batches": len(batches) - sum(len(p) for p in per_rank),
             "rank_cost_imbalance": (max(rank_costs) / (sum(rank_costs) / len(rank_costs))

@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from maya.batching import alignable
 from maya.errors import MayaError
 
 
@@ -148,9 +150,14 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
     groups = [f"{c}/{lang}" for c, lang in zip(t["corpus"], t["language"])]
     caps = BatchCaps(samp["max_batch_duration_s"], samp["max_batch_size"], samp["max_tokens_in_batch"])
     edges = config["data"]["bucket_edges_s"]
+    sub = s1["model"]["subsampling_factor"]
+    keep = alignable(train_ds.durations, np.asarray(t["num_tokens"]), sub)
+    if not keep.all():
+        logging.getLogger(__name__).warning("%d train clips have more tokens than encoder frames (subsampling %d): "
+                                            "left out, CTC/TDT cannot align them", int((~keep).sum()), sub)
     train_sampler = BucketingBatchSampler(train_ds.durations, t["num_tokens"], groups, _balance_factors(balance_json),
                                           edges, caps, seed=tr["seed"], rank=trainer.global_rank,
-                                          world_size=trainer.world_size)
+                                          world_size=trainer.world_size, keep=keep)
     val_tokens = [len(model.tokenizer.text_to_ids(x)) for x in val_ds.rows["text_norm"]]
     val_sampler = BucketingBatchSampler(val_ds.durations, val_tokens, ["val"] * len(val_ds), None, edges, caps,
                                         shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size)
