@@ -9,6 +9,9 @@
 3. Peak RSS of indexing + QC of that shard (the index_shard entry point, in a child process).
 4. `snakemake -n` at 3,551 shards (the build guide's per-language counts) vs a bare Snakefile
    with the same per-shard jobs and one aggregate.
+5. qc_summary's cross-shard duplicate scan (maya.dedup) on production-shaped shard indexes (15,000
+   clips each, 0.1 % planted copies) at two fractions of 3,551 shards, extrapolated to 53M clips,
+   vs the obvious Python-set loop over every clip (`--only-dedup`).
 Prints one table with the ratios against each goal.
 """
 
@@ -209,7 +212,7 @@ def bench_rss(shard: Path, rows: list, decode: bool):
            "final_export", "--root", str(shard.parents[1]), "--lang", "hi", "--shard", shard.name,
            "--index", str(out / "i.parquet"), "--report", str(out / "r.json"), "--quarantine", str(out / "q.parquet")]
     if not decode:
-        cmd += ["--no-decode", "--no-checksums"]
+        cmd += ["--settings", json.dumps({"decode": False, "checksums": False})]
     # GNU time reports the child's own peak; rusage taken from here would include this process's
     # pages (a forked child counts its parent's RSS until exec).
     t = time.perf_counter()
@@ -364,6 +367,84 @@ def bench_ddp_sampler(rows: list, clips: int = 20000, world: int = 8):
                  f"ours {ours:.3f}, round-robin {rr:.3f}", f"plan {t_plan * 1e3:.0f} ms/epoch/rank"))
 
 
+def _synthetic_indexes(root: Path, shards: int, clips: int, dup_rate: float = 0.001, seed: int = 0) -> list:
+    """Shard indexes with the columns the duplicate scan reads; a planted copy repeats an earlier
+    shard's id and audio hash."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from maya.dedup import ShardIndex
+
+    rng = np.random.default_rng(seed)
+    out = []
+    root.mkdir(parents=True, exist_ok=True)
+    offsets = pa.array(np.arange(0, 64 * (clips + 1), 64, dtype=np.int32)).buffers()[1]
+    for n in range(shards):
+        path = root / f"{n:05d}.parquet"
+        out.append(ShardIndex("prod", "hi", f"shard_{n:05d}", str(path)))
+        if path.exists():
+            continue
+        ids = [f"hi_{n:05d}_{i:06d}" for i in range(clips)]
+        sha = pa.StringArray.from_buffers(clips, offsets, pa.py_buffer(rng.bytes(32 * clips).hex().encode()))
+        sha = sha.to_pylist()
+        if n:
+            for i in np.flatnonzero(rng.random(clips) < dup_rate):
+                src = int(rng.integers(n))
+                ids[i] = f"hi_{src:05d}_{int(i):06d}"
+        dur = rng.uniform(1, 20, clips)
+        pq.write_table(pa.table({"segment_id": ids, "audio_sha256": sha, "qc_reason": pa.nulls(clips, pa.string()),
+                                 "decoded_duration_s": dur, "duration_s": dur}), path)
+    return out
+
+
+_DEDUP_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from maya.dedup import ShardIndex, find_duplicates
+shards = [ShardIndex(*s) for s in json.load(open({listing!r}))]
+t = time.perf_counter()
+if {naive}:
+    import pyarrow.parquet as pq
+    seen_id, seen_sha, n = set(), set(), 0
+    for s in shards:
+        t_ = pq.read_table(s.path, columns=["segment_id", "audio_sha256"]).to_pydict()
+        for seg, sha in zip(t_["segment_id"], t_["audio_sha256"]):
+            n += seg in seen_id or sha in seen_sha
+            seen_id.add(seg); seen_sha.add(sha)
+else:
+    n = find_duplicates(shards).num_rows
+print(json.dumps({{"s": time.perf_counter() - t, "dups": n,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bench_dedup(rows: list, workdir: Path, shards: int, clips: int = 15000):
+    total = sum(PROD_SHARDS.values())
+    results = {}
+    for n in (shards // 2, shards):
+        idx = _synthetic_indexes(workdir / "dedup", n, clips)
+        listing = workdir / f"dedup-{n}.json"
+        listing.write_text(json.dumps([[s.corpus, s.language, s.shard_id, s.path] for s in idx]))
+        for naive in (False, True) if n == shards // 2 else (False,):
+            code = _DEDUP_CHILD.format(repo=str(REPO), listing=str(listing), naive=naive)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            results[(n, naive)] = json.loads(out.stdout.strip().splitlines()[-1])
+    small, big = results[(shards // 2, False)], results[(shards, False)]
+    expo = np.log(big["s"] / small["s"]) / np.log(2)
+    per_m = big["s"] / (shards * clips / 1e6)
+    naive = results[(shards // 2, True)]
+    rows.append((f"duplicate scan, {shards:,} shards x {clips:,} clips: ours", f"{per_m:.2f} s / 1M clips",
+                 f"{big['s']:.1f} s, peak RSS {big['rss_mb']:.0f} MiB, {big['dups']:,} copies", ""))
+    rows.append((f"  scaling exponent ({shards // 2:,} -> {shards:,} shards)", f"{expo:.2f}", "", "goal <= 1.1"))
+    rows.append((f"  Python-set loop at {shards // 2:,} shards", f"{naive['s'] / (shards // 2 * clips / 1e6):.2f} s / 1M clips",
+                 f"{naive['s']:.1f} s vs ours {small['s']:.1f} s ({naive['s'] / small['s']:.1f}x), "
+                 f"RSS {naive['rss_mb']:.0f} vs {small['rss_mb']:.0f} MiB", ""))
+    slope = (big["rss_mb"] - small["rss_mb"]) / (shards - shards // 2)  # MiB per shard
+    rss_full = small["rss_mb"] + slope * (total - shards // 2)
+    rows.append((f"  extrapolated to {total:,} shards ({total * clips / 1e6:.0f}M clips)",
+                 f"{per_m * total * clips / 1e6:.0f} s", f"peak RSS ~{rss_full:,.0f} MiB (linear in clips)", "<= 16 GB"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", type=int, default=15000, help="clips in the benchmark shard")
@@ -371,13 +452,17 @@ def main(argv=None):
     p.add_argument("--workdir", default=str(REPO / "results" / "bench"), help="scratch space (reused)")
     p.add_argument("--skip-dag", action="store_true", help="skip the 3,551-shard dry-run benchmark")
     p.add_argument("--only-loss", action="store_true", help="only the Stage-1 benchmarks (TDT loss, DDP sampler)")
+    p.add_argument("--only-dedup", action="store_true", help="only the cross-shard duplicate scan")
+    p.add_argument("--dedup-shards", type=int, default=356, help="shards in the duplicate-scan benchmark "
+                   "(3,551 is the full corpus: ~4.5 GB of synthetic indexes)")
     args = p.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str]] = []
-    bench_tdt_loss(rows)
-    bench_ddp_sampler(rows)
-    if not args.only_loss:
+    if not args.only_dedup:
+        bench_tdt_loss(rows)
+        bench_ddp_sampler(rows)
+    if not args.only_loss and not args.only_dedup:
         t = time.perf_counter()
         shard = make_big_shard(work / "shards", args.clips)
         size = (shard / "audio.tar").stat().st_size
@@ -387,8 +472,10 @@ def main(argv=None):
         bench_read(shard, rows, args.read_sample)
         bench_rss(shard, rows, decode=True)
         bench_rss(shard, rows, decode=False)
-    if not args.skip_dag and not args.only_loss:
+    if not args.skip_dag and not args.only_loss and not args.only_dedup:
         bench_dag(rows, work / "dag")
+    if not args.only_loss:
+        bench_dedup(rows, work, args.dedup_shards)
     w = max(len(r[0]) for r in rows)
     print(f"\n{'benchmark':<{w}}  {'rate':>16}  {'time':<34} goal")
     for name, rate, tm, goal in rows:

@@ -19,12 +19,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Mapping
 
+from maya.config import section_defaults
+
+
+_DEFAULTS = section_defaults("balance")
+
 
 @dataclass(frozen=True)
 class BalanceSettings:
-    method: str = "temperature"
-    temperature: float = 0.3
-    corpus_temperature: float = 0.5
+    """config.balance; defaults are the schema's."""
+
+    method: str = _DEFAULTS["method"]
+    temperature: float = _DEFAULTS["temperature"]
+    corpus_temperature: float = _DEFAULTS["corpus_temperature"]
 
     def __post_init__(self):
         if self.method not in ("temperature", "two_stage_upsampling"):
@@ -85,3 +92,14 @@ def balance(hours: Mapping[tuple[str, str], float], settings: BalanceSettings) -
     return {"method": settings.method, "temperature": settings.temperature,
             "corpus_temperature": settings.corpus_temperature, "total_hours": round(total, 4),
             "entries": entries, "languages": languages}
+
+
+def train_hours(train_parquet) -> dict[tuple[str, str], float]:
+    """Hours per (corpus, language) of a split Parquet (one Arrow group-by, no per-clip Python)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(train_parquet, columns=["corpus", "language", "duration_s", "decoded_duration_s"])
+    secs = pc.fill_null(pc.coalesce(t.column("decoded_duration_s"), t.column("duration_s")), 0.0)
+    g = t.select(["corpus", "language"]).append_column("s", secs).group_by(["corpus", "language"]).aggregate([("s", "sum")])
+    return {(c, l): s / 3600 for c, l, s in zip(*(g.column(n).to_pylist() for n in ("corpus", "language", "s_sum")))}

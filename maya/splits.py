@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from maya.errors import MayaError
+from maya.config import section_defaults
 from maya.manifests import MANIFEST_SCHEMA, nemo_entry
 from maya.text.normalize import normalize_text
 
@@ -38,14 +39,19 @@ SPLITS = ("train", "val", "test")
 SPLIT_SCHEMA = MANIFEST_SCHEMA.append(pa.field("text_norm", pa.string())).append(pa.field("split", pa.string()))
 
 
+_DEFAULTS = section_defaults("splits")
+
+
 @dataclass(frozen=True)
 class SplitSettings:
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    speaker_disjoint: bool = True
-    text_disjoint: bool = False
-    min_speakers: int = 10  # per language, for a speaker-disjoint split
-    salt: str = "maya-splits-v1"  # changing it reshuffles everything, deliberately
+    """config.splits; defaults are the schema's."""
+
+    val_fraction: float = _DEFAULTS["val_fraction"]
+    test_fraction: float = _DEFAULTS["test_fraction"]
+    speaker_disjoint: bool = _DEFAULTS["speaker_disjoint"]
+    text_disjoint: bool = _DEFAULTS["text_disjoint"]
+    min_speakers: int = _DEFAULTS["min_speakers"]  # per language, for a speaker-disjoint split
+    salt: str = _DEFAULTS["salt"]  # changing it reshuffles everything, deliberately
 
     def __post_init__(self):
         if not (0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1):

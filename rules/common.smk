@@ -212,9 +212,12 @@ def all_manifests(wildcards):
     return [p for p in manifest_targets(("train",)) if p.endswith(".parquet")]
 
 
-def flags(settings, *names):
-    """`--name` / `--no-name` command-line switches for boolean settings."""
-    return " ".join(("--" if settings[n] else "--no-") + n.replace("_", "-") for n in names)
+def settings(section, drop=(), keep=None):
+    """One validated config section (or the part of it a step reads) as the JSON its `--settings`
+    takes: as a param, a change reruns exactly the steps that read it; the schema filled in
+    every default."""
+    return json.dumps({k: v for k, v in config[section].items()
+                       if k not in drop and (keep is None or k in keep)}, sort_keys=True)
 
 
 STAGE1_VOCAB = config["tokenizer"]["vocab_size"]

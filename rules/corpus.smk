@@ -9,11 +9,7 @@ rule synthesise_demo_shard:
         shard_index=lambda w: int(w.shard.split("_")[1]),
         corpus_root=lambda w: CORPORA[w.corpus]["root"],
         # Only what changes a shard's bytes: adding shards must not rerun the existing ones.
-        seed=config["demo_corpus"]["seed"],
-        clips=config["demo_corpus"]["clips_per_shard"],
-        speakers=config["demo_corpus"]["speakers_per_language"],
-        sample_rate=config["demo_corpus"]["sample_rate"],
-        snr_db=config["demo_corpus"]["noise_snr_db"],
+        settings=settings("demo_corpus", drop=("shards_per_language",)),
         code=code("synthesise_demo_shard.py"),
     log:
         "logs/synthesise_demo_shard/{corpus}/{lang}/{shard}.log",
@@ -25,11 +21,8 @@ rule synthesise_demo_shard:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step synthesise_demo_shard"
-        " --root {params.corpus_root:q} --lang {wildcards.lang} --shard-index {params.shard_index}"
-        " --clips {params.clips} --speakers {params.speakers} --seed {params.seed}"
-        " --sample-rate {params.sample_rate} --snr-db {params.snr_db}"
-        " > {log:q} 2>&1"
+        "maya_step synthesise_demo_shard --settings={params.settings:q} --root={params.corpus_root:q}"
+        " --lang={wildcards.lang} --shard-index={params.shard_index} > {log:q} 2>&1"
 
 
 rule synthesise_broken_shard:

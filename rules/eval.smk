@@ -27,9 +27,7 @@ rule decode_testset:
         rtfx="results/eval/{stage}/{testset}/{decoder}/rtfx.json",
     params:
         decoder=lambda w: EVAL_DECODERS[w.decoder],
-        batch_size=config["eval"]["batch_size"],
-        lang_hint="--lang-hint" if config["eval"]["lang_hint"] else "--no-lang-hint",
-        device=config["eval"]["device"],
+        settings=settings("eval", keep=("batch_size", "lang_hint", "device")),
         code=code("decode_testset.py"),
     resources:
         gpu=1 if STAGE1_GPUS else 0,
@@ -39,9 +37,9 @@ rule decode_testset:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step decode_testset --model {input.model:q} --testset {input.testset:q} --decoder {params.decoder}"
-        " --batch-size {params.batch_size} {params.lang_hint} --device {params.device} --no-progress"
-        " --out-hyps {output.hyps:q} --out-rtfx {output.rtfx:q} > {log:q} 2>&1"
+        "maya_step decode_testset --settings={params.settings:q} --model={input.model:q}"
+        " --testset={input.testset:q} --decoder={params.decoder} --no-progress"
+        " --out-hyps={output.hyps:q} --out-rtfx={output.rtfx:q} > {log:q} 2>&1"
 
 
 rule score_testset:
@@ -51,17 +49,15 @@ rule score_testset:
     output:
         "results/eval/{stage}/{testset}/{decoder}/scores.json",
     params:
-        samples=config["eval"]["bootstrap_samples"],
-        seed=config["eval"]["bootstrap_seed"],
-        top=config["eval"]["top_confusions"],
+        settings=settings("eval", keep=("bootstrap_samples", "bootstrap_seed", "top_confusions")),
         code=code("score_testset.py"),
     log:
         "logs/eval/score_{stage}_{testset}_{decoder}.log",
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step score_testset --hyps {input:q} --bootstrap-samples {params.samples} --seed {params.seed}"
-        " --top-confusions {params.top} --out {output:q} > {log:q} 2>&1"
+        "maya_step score_testset --settings={params.settings:q} --hyps={input:q} --out={output:q}"
+        " > {log:q} 2>&1"
 
 
 rule eval_summary:

@@ -10,18 +10,15 @@ rule make_splits:
         multiext("results/splits/", "train.parquet", "val.parquet", "test.parquet",
                  "train.jsonl", "val.jsonl", "test.jsonl", "report.json"),
     params:
-        s=config["splits"],
-        flags=flags(config["splits"], "speaker_disjoint", "text_disjoint"),
+        settings=settings("splits"),
         code=code("make_splits.py"),
     log:
         "logs/make_splits.log",
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step make_splits --manifests {input:q} --out-dir results/splits"
-        " --val-fraction {params.s[val_fraction]} --test-fraction {params.s[test_fraction]}"
-        " {params.flags}"
-        " --min-speakers {params.s[min_speakers]} --salt {params.s[salt]:q} > {log:q} 2>&1"
+        "maya_step make_splits --settings={params.settings:q} --manifests {input:q}"
+        " --out-dir=results/splits > {log:q} 2>&1"
 
 
 rule balance_languages:
@@ -32,16 +29,15 @@ rule balance_languages:
         weights="results/balance/weights.json",
         table="results/balance/hours_per_language.csv",
     params:
-        b=config["balance"],
+        settings=settings("balance"),
         code=code("balance_languages.py"),
     log:
         "logs/balance_languages.log",
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step balance_languages --train {input:q} --method {params.b[method]}"
-        " --temperature {params.b[temperature]} --corpus-temperature {params.b[corpus_temperature]}"
-        " --weights {output.weights:q} --table {output.table:q} > {log:q} 2>&1"
+        "maya_step balance_languages --settings={params.settings:q} --train={input:q}"
+        " --weights={output.weights:q} --table={output.table:q} > {log:q} 2>&1"
 
 
 rule lhotse_inputs:
@@ -70,8 +66,8 @@ rule train_tokenizer:
     output:
         multiext("results/tokenizer/bpe{vocab}/", "tokenizer.model", "tokenizer.vocab", "vocab.txt"),
     params:
-        t=config["tokenizer"],
-        flags=flags(config["tokenizer"], "split_by_unicode_script"),
+        # The vocabulary sizes choose the targets (the wildcard), not how each is trained.
+        settings=settings("tokenizer", drop=("vocab_size", "ctc_vocab_size")),
         code=code("train_tokenizer.py"),
     wildcard_constraints:
         vocab=r"\d+",
@@ -80,11 +76,9 @@ rule train_tokenizer:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step train_tokenizer --train {input.train:q} --weights {input.weights:q}"
-        " --out-dir results/tokenizer/bpe{wildcards.vocab} --vocab-size {wildcards.vocab}"
-        " --character-coverage {params.t[character_coverage]}"
-        " {params.flags}"
-        " --sample-sentences {params.t[sample_sentences]} --seed {params.t[seed]} > {log:q} 2>&1"
+        "maya_step train_tokenizer --settings={params.settings:q} --train={input.train:q}"
+        " --weights={input.weights:q} --out-dir=results/tokenizer/bpe{wildcards.vocab}"
+        " --vocab-size={wildcards.vocab} > {log:q} 2>&1"
 
 
 rule gemma_tokenizer:
@@ -135,17 +129,14 @@ rule batching_artifacts:
         bins="results/batching/bins.json",
     params:
         tokenizer_dir=lambda w, input: os.path.dirname(input.tokenizer),
-        edges=config["data"]["bucket_edges_s"],
-        b=config["batching"],
-        subsampling=config["stage1"]["model"]["subsampling_factor"],
+        settings=json.dumps({**config["batching"], "bucket_edges_s": config["data"]["bucket_edges_s"],
+                             "subsampling_factor": config["stage1"]["model"]["subsampling_factor"]}, sort_keys=True),
         code=code("batching_artifacts.py"),
     log:
         "logs/batching_artifacts.log",
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step batching_artifacts --train {input.train:q} --tokenizer {params.tokenizer_dir:q}"
-        " --edges {params.edges} --num-buckets {params.b[num_buckets]}"
-        " --num-subbuckets {params.b[num_subbuckets]} --subsampling-factor {params.subsampling}"
-        " --out-parquet {output.parquet:q}"
-        " --out-bins {output.bins:q} > {log:q} 2>&1"
+        "maya_step batching_artifacts --settings={params.settings:q} --train={input.train:q}"
+        " --tokenizer={params.tokenizer_dir:q} --out-parquet={output.parquet:q}"
+        " --out-bins={output.bins:q} > {log:q} 2>&1"

@@ -4,21 +4,14 @@ before/after as a CSV table."""
 
 import csv
 import json
-from collections import defaultdict
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from maya.balance import BalanceSettings, balance
+from maya.balance import BalanceSettings, balance, train_hours
 from maya.entry import parser, run
 
 
 def main(args):
-    t = pq.read_table(args.train, columns=["corpus", "language", "duration_s", "decoded_duration_s"])
-    hours = defaultdict(float)
-    for c, l, d, dd in zip(*(t.column(n).to_pylist() for n in t.column_names)):
-        hours[(c, l)] += (dd or d or 0.0) / 3600
-    out = balance(hours, BalanceSettings(args.method, args.temperature, args.corpus_temperature))
+    out = balance(train_hours(args.train), BalanceSettings(**json.loads(args.settings)))
     Path(args.weights).write_text(json.dumps(out, indent=1) + "\n")
     with open(args.table, "w", newline="") as f:
         w = csv.writer(f)
@@ -30,9 +23,7 @@ def main(args):
 def build_parser():
     p = parser(__doc__)
     p.add_argument("--train", required=True, help="results/splits/train.parquet")
-    p.add_argument("--method", default="temperature", choices=["temperature", "two_stage_upsampling"])
-    p.add_argument("--temperature", type=float, default=0.3)
-    p.add_argument("--corpus-temperature", type=float, default=0.5)
+    p.add_argument("--settings", default="{}", help="config.balance as JSON (the schema's defaults otherwise)")
     p.add_argument("--weights", required=True, help="output weights.json")
     p.add_argument("--table", required=True, help="output hours-per-language CSV")
     return p

@@ -13,7 +13,8 @@ log = logging.getLogger("batching_artifacts")
 
 def main(args):
     table = add_token_counts(args.train, args.tokenizer, args.out_parquet)
-    bins = batching_artifacts(table, args.edges, args.num_buckets, args.num_subbuckets, args.subsampling_factor)
+    b = json.loads(args.settings)
+    bins = batching_artifacts(table, b["bucket_edges_s"], b["num_buckets"], b["num_subbuckets"], b["subsampling_factor"])
     Path(args.out_bins).write_text(json.dumps(bins, indent=1) + "\n")
     for lang, v in bins["tokens_per_encoder_frame"]["by_language"].items():
         log.info("%s: tokens per encoder frame p50 %.2f p95 %.2f max %.2f", lang, v["p50"], v["p95"], v["max"])
@@ -25,10 +26,8 @@ def build_parser():
     p = parser(__doc__)
     p.add_argument("--train", required=True)
     p.add_argument("--tokenizer", required=True, help="Stage-1 tokenizer dir")
-    p.add_argument("--edges", type=float, nargs="+", required=True, help="duration bucket edges (s)")
-    p.add_argument("--num-buckets", type=int, default=30)
-    p.add_argument("--num-subbuckets", type=int, default=2)
-    p.add_argument("--subsampling-factor", type=int, required=True, help="Stage-1 encoder subsampling")
+    p.add_argument("--settings", required=True, help="config.batching + data.bucket_edges_s + the Stage-1 "
+                   "subsampling_factor as JSON (the rule passes them)")
     p.add_argument("--out-parquet", required=True)
     p.add_argument("--out-bins", required=True)
     return p

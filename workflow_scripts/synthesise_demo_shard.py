@@ -5,14 +5,18 @@ manifest.json and metadata.parquet. Speech is eSpeak NG reading the project's ow
 with several pseudo-speakers; the output is byte-identical for the same arguments.
 """
 
+import json
+
 from maya.corpus.demo import synthesise_shard
+from maya.config import section_defaults
 from maya.entry import parser, run
 
 
 def main(args):
+    s = {**section_defaults("demo_corpus"), **json.loads(args.settings)}
     synthesise_shard(
-        args.root, args.lang, args.shard_index, args.clips, args.speakers, args.seed,
-        sample_rate=args.sample_rate, noise_snr_db=tuple(args.snr_db),
+        args.root, args.lang, args.shard_index, s["clips_per_shard"], s["speakers_per_language"], s["seed"],
+        sample_rate=s["sample_rate"], noise_snr_db=tuple(s["noise_snr_db"]),
     )
 
 
@@ -21,12 +25,8 @@ def build_parser():
     p.add_argument("--root", required=True, help="corpus root (holds the lang=xx/ folders)")
     p.add_argument("--lang", required=True, help="language code, e.g. hi")
     p.add_argument("--shard-index", type=int, required=True, help="shard number (0-based)")
-    p.add_argument("--clips", type=int, default=80, help="clips in the shard")
-    p.add_argument("--speakers", type=int, default=6, help="pseudo-speakers per language")
-    p.add_argument("--seed", type=int, default=20261122)
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--snr-db", type=float, nargs=2, default=(30.0, 45.0),
-                   help="range of the added background noise's SNR")
+    p.add_argument("--settings", default="{}", help="config.demo_corpus as JSON: clips_per_shard, "
+                   "speakers_per_language, seed, sample_rate, noise_snr_db (the schema's defaults otherwise)")
     return p
 
 
