@@ -13,6 +13,8 @@ import re
 from pathlib import PurePosixPath
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NAME_MAX = 255  # bytes in one file name (ext4, xfs)
+LONGEST_SUFFIX = ".quarantine.parquet"  # the longest per-shard output name: results/qc/.../{shard}.quarantine.parquet
 
 
 def printable(name: str) -> str:
@@ -59,6 +61,8 @@ def wildcard_problem(name: str) -> str | None:
         return "hidden directory (name starts with '.')"
     if name != name.strip():
         return "name starts or ends with whitespace"
+    if len(name.encode("utf-8")) + len(LONGEST_SUFFIX) > NAME_MAX:
+        return f"name is {len(name.encode('utf-8'))} bytes: with '{LONGEST_SUFFIX}' it exceeds the {NAME_MAX}-byte file name limit"
     return None
 
 

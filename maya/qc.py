@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import math
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -64,6 +65,8 @@ REASON_TEXT = {
     "duplicate_across_shards": "same segment id (same corpus) or same audio bytes as a clip of an earlier shard",
 }
 HEADER_BYTES = 1 << 16  # enough for FLAC/WAV headers in header-only mode
+# Control characters other than whitespace (which is collapsed to single spaces anyway).
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _QC, _DATA = section_defaults("qc"), section_defaults("data")
 
@@ -126,7 +129,13 @@ def _text(clip: RawClip, lang: str, settings: QCSettings, repaired: Counter) -> 
     if nfc != text:
         repaired["nfc"] += 1
         text = nfc
+    clean = _INVISIBLE.sub("", text)
+    if clean != text:  # NULs and other controls break line-based tools (SentencePiece, JSONL readers)
+        repaired["control_characters"] += 1
+        text = clean
     text = " ".join(text.split())
+    if not text:
+        return text, "empty_transcript", "transcript holds only control characters"
     if clip.language is not None and str(clip.language).strip().lower() != lang:
         return text, "language_mismatch", f"metadata language {clip.language!r} in a lang={lang} shard"
     frac = script_fraction(text, lang)

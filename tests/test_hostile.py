@@ -61,11 +61,15 @@ def test_names_snakemake_can_carry(name):
 
 
 def test_discovery_skips_uncarriable_names_with_the_reason(tmp_path):
-    for i, name in enumerate(["ok", "--help", *UNCARRIABLE_NAMES, BAD_UTF8]):
+    for i, name in enumerate(["ok", "--help", *UNCARRIABLE_NAMES, BAD_UTF8, "x" * 240]):
         (tmp_path / "lang=hi" / name).mkdir(parents=True)
+    (tmp_path / "lang=hi" / "gone").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "lang=hi" / "README.txt").write_text("not a shard")
     shards, skipped = scan_shard_dirs(tmp_path, ["hi"])
     assert shards == [("hi", "--help"), ("hi", "ok")]
-    assert len(skipped) == len(UNCARRIABLE_NAMES) + 1
+    reasons = {s["directory"].rsplit("/", 1)[1][:20]: s["reason"] for s in skipped}
+    assert "file name limit" in reasons["x" * 20] and reasons["gone"] == "symbolic link to nothing"
+    assert len(skipped) == len(UNCARRIABLE_NAMES) + 3
     assert all(s["reason"] and s["directory"].startswith(str(tmp_path)) for s in skipped)
     assert any("latin1-\\xe9t\\xe9" in s["directory"] and "UTF-8" in s["reason"] for s in skipped)
 
@@ -86,6 +90,18 @@ def test_new_fault_kinds_have_named_details(broken):
     assert "'n/a'" in problems["string_durations"]
     assert "manifest.json: field member_sha256 is a JSON array" in problems["manifest_types"]
     assert "column transcript is int64" in results["transcript_int"].report["failure"]["detail"]
+
+
+def test_control_characters_are_removed_from_transcripts(tmp_path):
+    d = make_broken_shard(tmp_path, "resampled")
+    meta = pq.read_table(d / "metadata.parquet").to_pylist()
+    meta[0]["transcript"] = meta[0]["transcript"][:5] + "\x00\x07" + meta[0]["transcript"][5:]
+    meta[1]["transcript"] = "\x00\x01 \x1f"
+    pq.write_table(pa.Table.from_pylist(meta, schema=pq.read_schema(d / "metadata.parquet")), d / "metadata.parquet")
+    r = index_shard("final_export", "c", str(tmp_path), "hi", "resampled", {}, QCSettings(checksums=False))
+    assert r.report["repaired"]["control_characters"] == 2
+    assert r.report["quarantined_by_reason"] == {"empty_transcript": 1}
+    assert not any(c < " " for t in r.index.column("transcript").to_pylist() for c in t)
 
 
 def test_nan_durations_are_repaired_from_the_audio_never_nan(broken):

@@ -35,6 +35,9 @@ def scan_shard_dirs(root: str | Path, languages: Sequence[str]) -> tuple[list[tu
         with os.scandir(lang_dir) as it:
             for e in it:
                 if not e.is_dir():
+                    if e.is_symlink():  # a dangling link is a shard that went missing, not a stray file
+                        skipped.append({"language": lang, "directory": str(lang_dir / printable(e.name)),
+                                        "reason": "symbolic link to nothing"})
                     continue
                 why = wildcard_problem(e.name)
                 if why:
