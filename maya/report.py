@@ -155,7 +155,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence], left: int = 1, clas
 def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx: Mapping[str, str | Path],
                  balance_json: str | Path, qc_json: str | Path, train_summary: str | Path | None,
                  metrics_csv: str | Path | None, provenance: Mapping, out_html: str | Path,
-                 title: str = "Maya ASR evaluation") -> dict:
+                 title: str = "Maya ASR evaluation", bins_json: str | Path | None = None) -> dict:
     """Write the report; ``scores``/``rtfx`` map "stage/testset/decoder" to their JSON files."""
     with open(summary_csv) as f:
         rows = list(csv.DictReader(f))
@@ -166,6 +166,13 @@ def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx
              f'<p class="sub">Generated {html.escape(provenance.get("generated", ""))} &middot; run '
              f'<code>{html.escape(str(provenance.get("run_name", "")))}</code> &middot; commit '
              f'<code>{html.escape(str(provenance.get("git_commit", ""))[:12])}</code></p>']
+    if train:
+        hours = sum(v["hours_before"] for v in balance["languages"].values())
+        parts.append(f'<p class="note">These numbers come from a {train["parameters"] / 1e6:,.2f}M-parameter Stage-1 '
+                     f'model trained for {train["steps"]:,} steps on {hours:,.2f} h of speech ({train["train_clips"]:,} '
+                     f'clips, {len(balance["languages"])} languages) on {html.escape(train["device"])}'
+                     + (" &mdash; a demonstration of the workflow, not a production model (that is 1.1B parameters, "
+                        "~117K h, 200K steps)." if train["parameters"] < 1e8 else ".") + "</p>")
 
     parts.append("<h2>Word and character error rates per language</h2>")
     parts.append('<p class="muted">Greedy decoding; references and hypotheses go through the same normalisation '
@@ -220,6 +227,17 @@ def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx
     hrs = [[l, LANGUAGE_NAMES.get(l, "?"), f'{v["hours_before"]:.3f}', f'{100 * v["share_before"]:.1f}',
             f'{v["hours_after"]:.3f}', f'{100 * v["share_after"]:.1f}'] for l, v in sorted(balance["languages"].items())]
     parts.append(_table(["language", "", "hours before", "share %", "hours after", "share %"], hrs, left=2))
+
+    tpf = (json.loads(Path(bins_json).read_text()).get("tokens_per_encoder_frame") if bins_json else None) or {}
+    if tpf.get("by_language"):
+        parts.append(f'<h3>Tokens per encoder frame (subsampling {tpf["subsampling_factor"]}x)</h3>')
+        parts.append('<p class="muted">CTC needs at least one encoder frame per token (plus blanks between repeats); '
+                     "a transducer gets little room either beyond about 0.5. 32K BPE on real speech sits near 0.25.</p>")
+        for w in tpf.get("warnings", []):
+            parts.append(f'<p class="note">Warning: {html.escape(w)}</p>')
+        parts.append(_table(["language", "clips", "median", "p95", "max", "over 0.5", "over 1 (left out)"],
+                            [[l, v["clips"], v["p50"], v["p95"], v["max"], v["over_warn"], v["unalignable"]]
+                             for l, v in sorted(tpf["by_language"].items())], left=1))
 
     parts.append("<h2>Data QC</h2>")
     t = qc["total"]

@@ -85,6 +85,7 @@ rule eval_report:
         rtfx=eval_outputs("rtfx.json"),
         balance="results/balance/weights.json",
         qc="results/qc/summary.json",
+        bins="results/batching/bins.json",
         train_summary="results/stage1/train_summary.json",
         metrics="results/stage1/metrics.csv",
         models=expand("results/{stage}/final.nemo", stage=config["eval"]["stages"]),
@@ -103,6 +104,6 @@ rule eval_report:
         "../envs/maya.yaml"
     shell:
         "maya_step eval_report --summary {input.summary:q} --scores {input.scores:q} --rtfx {input.rtfx:q}"
-        " --balance {input.balance:q} --qc {input.qc:q} --train-summary {input.train_summary:q}"
+        " --balance {input.balance:q} --qc {input.qc:q} --bins={input.bins:q} --train-summary {input.train_summary:q}"
         " --metrics {input.metrics:q} --models {input.models:q} --provenance {params.provenance:q}"
         " --title {params.title:q} --out {output:q} > {log:q} 2>&1"

@@ -100,10 +100,23 @@ def test_report_from_scored_results(tmp_path):
 
     d = _inputs(tmp_path)
     out = tmp_path / "eval.html"
+    train = {"steps": 1000, "wall_s": 600.0, "device": "cpu", "devices": 1, "precision": "32-true",
+             "train_clips": 1500, "val_clips": 100, "parameters": 1_140_000, "curve": []}
+    (tmp_path / "train.json").write_text(json.dumps(train))
+    tpf = {"subsampling_factor": 8, "by_language": {l: {"clips": 10, "p50": 0.7, "p95": 1.1, "max": 1.2,
+                                                        "over_warn": 8, "unalignable": 2} for l in LANGS},
+           "warnings": ["hi: median 0.7 tokens per encoder frame (p95 1.1) is over 0.5"]}
+    (tmp_path / "bins.json").write_text(json.dumps({"tokens_per_encoder_frame": tpf}))
     info = build_report(tmp_path / "summary.csv", {"stage1/heldout/tdt_greedy": d / "scores.json"},
                         {"stage1/heldout/tdt_greedy": d / "rtfx.json"}, tmp_path / "balance.json", tmp_path / "qc.json",
-                        None, tmp_path / "metrics.csv", {"git_commit": "abc", "checkpoint x": "sha256 00"}, out)
+                        tmp_path / "train.json", tmp_path / "metrics.csv", {"git_commit": "abc", "checkpoint x": "sha256 00"},
+                        out, bins_json=tmp_path / "bins.json")
     assert info["languages"] == sorted(LANGS)
+    page = out.read_text()
+    # One sentence above the numbers says what the model is, so nobody mistakes a demo for production.
+    head = page[:page.index("<h2>")]
+    assert "1.14M-parameter Stage-1 model trained for 1,000 steps on 6.00 h" in head and "not a production model" in head
+    assert "Tokens per encoder frame (subsampling 8x)" in page and "Warning: hi: median 0.7" in page
     check_page(out, LANGS, tmp_path)
 
 

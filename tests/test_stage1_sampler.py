@@ -128,3 +128,22 @@ def test_lightning_reaches_set_epoch_through_the_dataloader():
     assert list(s) == []  # the epoch is used up ...
     _set_sampler_epoch(dl, 1)  # ... until Lightning starts the next one
     assert s.epoch == 1 and s.consumed == 0 and len(list(s)) > 0
+
+
+def test_validation_subset_is_capped_per_language_and_stable(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from maya.stage1.train import capped_val_split
+
+    rows = [{"corpus": "c", "language": lang, "segment_id": f"{lang}_{i:03d}"} for lang in ("hi", "ta", "en")
+            for i in range(10 if lang != "en" else 3)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "val.parquet")
+    assert capped_val_split(tmp_path / "val.parquet", None, tmp_path) == (tmp_path / "val.parquet", None)
+    path, info = capped_val_split(tmp_path / "val.parquet", 4, tmp_path)
+    assert info == {"max_clips_per_language": 4, "clips_before": {"en": 3, "hi": 10, "ta": 10},
+                    "clips_after": {"en": 3, "hi": 4, "ta": 4}}
+    first = pq.read_table(path).column("segment_id").to_pylist()
+    pq.write_table(pa.Table.from_pylist(rows[::-1]), tmp_path / "val.parquet")  # same clips, another order
+    assert sorted(pq.read_table(capped_val_split(tmp_path / "val.parquet", 4, tmp_path)[0])
+                  .column("segment_id").to_pylist()) == sorted(first)

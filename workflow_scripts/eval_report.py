@@ -28,7 +28,8 @@ def main(args):
         provenance[f"checkpoint {m}"] = f"sha256 {_sha256(m)}, written " + dt.datetime.fromtimestamp(
             Path(m).stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = build_report(args.summary, {key(p): p for p in args.scores}, {key(p): p for p in args.rtfx}, args.balance,
-                       args.qc, args.train_summary, args.metrics, provenance, args.out, title=args.title)
+                       args.qc, args.train_summary, args.metrics, provenance, args.out, title=args.title,
+                       bins_json=args.bins)
     print(f"{args.out}: {out['bytes']:,} bytes, languages {', '.join(out['languages'])}")
 
 
@@ -39,6 +40,7 @@ def build_parser():
     p.add_argument("--rtfx", nargs="+", required=True)
     p.add_argument("--balance", required=True)
     p.add_argument("--qc", required=True)
+    p.add_argument("--bins", help="results/batching/bins.json (tokens per encoder frame)")
     p.add_argument("--train-summary")
     p.add_argument("--metrics")
     p.add_argument("--models", nargs="*", default=[])

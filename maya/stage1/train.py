@@ -16,6 +16,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -98,6 +99,34 @@ def _curve(metrics_csv: Path) -> list[dict]:
     return rows
 
 
+def capped_val_split(val_parquet: Path, cap: int | None, run_dir: Path) -> tuple[Path, dict | None]:
+    """The val split, or at most ``cap`` clips per language of it: the same subset every run (the
+    clips with the smallest hash of their id), so validation curves stay comparable."""
+    if cap is None:
+        return val_parquet, None
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = pq.read_table(val_parquet)
+    keys = [hashlib.sha256(f"{c}/{s}".encode()).hexdigest() for c, s in
+            zip(t.column("corpus").to_pylist(), t.column("segment_id").to_pylist())]  # val split: small
+    t = t.append_column("_key", pa.array(keys)).sort_by([("language", "ascending"), ("_key", "ascending")])
+    lang = t.column("language").to_numpy(zero_copy_only=False)
+    first = np.r_[0, np.flatnonzero(lang[1:] != lang[:-1]) + 1]
+    rank = np.arange(len(lang)) - np.repeat(first, np.diff(np.r_[first, len(lang)]))
+    capped = t.filter(pa.array(rank < cap)).drop_columns(["_key"])
+    out = run_dir / "val_subset.parquet"
+    tmp = run_dir / f".val_subset.{os.getpid()}.parquet"  # DDP ranks write the same file: atomically
+    pq.write_table(capped, tmp)
+    os.replace(tmp, out)
+    before = dict(zip(*np.unique(lang, return_counts=True))) if len(lang) else {}
+    after = pc.value_counts(capped.column("language")).to_pylist() if capped.num_rows else []
+    return out, {"max_clips_per_language": cap, "clips_before": {str(k): int(v) for k, v in before.items()},
+                 "clips_after": {d["values"]: d["counts"] for d in after}}
+
+
 def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str | Path, tokenizer_dir: str | Path,
           balance_json: str | Path | None, out_dir: str | Path, *, noise_files: Sequence[str] = (),
           workers: int = 0, progress: bool = True, run_key: str = "") -> dict:
@@ -145,7 +174,8 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
     train_ds = ClipDataset(train_tokens, model.tokenizer, langs, config["data"]["sample_rate"], WaveAugment(
         speed_factors=tuple(aug["speed_perturb"]), noise_snr_db=tuple(aug["noise_snr_db"]), noise_prob=aug["noise_prob"],
         noise_files=tuple(noise_files), seed=tr["seed"]))
-    val_ds = ClipDataset(Path(splits_dir) / "val.parquet", model.tokenizer, langs, config["data"]["sample_rate"])
+    val_parquet, val_cap = capped_val_split(Path(splits_dir) / "val.parquet", s1["val_max_clips_per_language"], run_dir)
+    val_ds = ClipDataset(val_parquet, model.tokenizer, langs, config["data"]["sample_rate"])
     t = pq.read_table(train_tokens, columns=["corpus", "language", "num_tokens"]).to_pydict()
     groups = [f"{c}/{lang}" for c, lang in zip(t["corpus"], t["language"])]
     caps = BatchCaps(samp["max_batch_duration_s"], samp["max_batch_size"], samp["max_tokens_in_batch"])
@@ -191,7 +221,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
             "steps": int(trainer.global_step), "max_steps": tr["max_steps"], "wall_s": round(wall, 1),
             "resumed_from": resumed_from, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "devices": trainer.world_size, "precision": tr["precision"],
-            "train_clips": len(train_ds), "val_clips": len(val_ds),
+            "train_clips": len(train_ds), "val_clips": len(val_ds), "val_subset": val_cap,
             "sampler": train_sampler.stats,
             "final_val": {k: metrics.get(k) for k in ("val_wer", "val_cer", "val_wer_ctc", "val_cer_ctc")},
             "final_val_per_language": per_lang,
