@@ -375,7 +375,6 @@ def _synthetic_indexes(root: Path, shards: int, clips: int, dup_rate: float = 0.
 
     from maya.dedup import ShardIndex
 
-    rng = np.random.default_rng(seed)
     out = []
     root.mkdir(parents=True, exist_ok=True)
     offsets = pa.array(np.arange(0, 64 * (clips + 1), 64, dtype=np.int32)).buffers()[1]
@@ -384,6 +383,7 @@ def _synthetic_indexes(root: Path, shards: int, clips: int, dup_rate: float = 0.
         out.append(ShardIndex("prod", "hi", f"shard_{n:05d}", str(path)))
         if path.exists():
             continue
+        rng = np.random.default_rng([seed, n])  # per shard: files made by an earlier, smaller run are reused
         ids = [f"hi_{n:05d}_{i:06d}" for i in range(clips)]
         sha = pa.StringArray.from_buffers(clips, offsets, pa.py_buffer(rng.bytes(32 * clips).hex().encode()))
         sha = sha.to_pylist()

@@ -61,7 +61,8 @@ def _hex64(sha: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 def _id_hash(corpus: str, seg: pa.ChunkedArray) -> np.ndarray:
     # Salted by corpus: ids are only unique within a corpus.
     salt = int(pd.util.hash_array(np.array([corpus], dtype=object))[0])
-    return pd.util.hash_array(seg.to_numpy(zero_copy_only=False)) ^ np.uint64(salt)
+    # categorize=False: ids are (nearly) unique, so factorising first only costs time.
+    return pd.util.hash_array(seg.to_numpy(zero_copy_only=False), categorize=False) ^ np.uint64(salt)
 
 
 def find_duplicates(shards: Sequence[ShardIndex]) -> pa.Table:
@@ -82,44 +83,50 @@ def find_duplicates(shards: Sequence[ShardIndex]) -> pa.Table:
         parts["sha_ok"].append(ok)
     if not parts["shard"]:
         return DUPLICATES_SCHEMA.empty_table()
-    shard, row = np.concatenate(parts["shard"]), np.concatenate(parts["row"])
+    shard, row = np.concatenate(parts.pop("shard")), np.concatenate(parts.pop("row"))
     candidates = []
-    for key, h, mask in (("segment_id", np.concatenate(parts["id"]), None),
-                         ("audio_sha256", np.concatenate(parts["sha"]), np.concatenate(parts["sha_ok"]))):
+    for key in ("segment_id", "audio_sha256"):
+        h = np.concatenate(parts.pop("id" if key == "segment_id" else "sha"))
+        mask = np.concatenate(parts.pop("sha_ok")) if key == "audio_sha256" else None
         pos = np.arange(len(h)) if mask is None else np.flatnonzero(mask)
-        hv = h[pos]
-        order = np.argsort(hv, kind="stable")  # stable: the first of equal hashes is the catalog's first
-        sorted_h = hv[order]
-        starts = np.r_[True, sorted_h[1:] != sorted_h[:-1]]
-        first = pos[order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]]
-        dup = pos[order]
-        other_shard = shard[dup] != shard[first]
-        candidates.append((key, dup[~starts & other_shard], first[~starts & other_shard]))
+        if not len(pos):
+            continue
+        order = np.argsort(h[pos])
+        sorted_h = h[pos][order]
+        starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+        del sorted_h
+        members = pos[order]  # positions grouped by hash; within a group in any order
+        # The catalog's first copy of each group is its smallest position (positions follow catalog order).
+        first = np.repeat(np.minimum.reduceat(members, starts), np.diff(np.r_[starts, len(members)]))
+        dup = (members != first) & (shard[members] != shard[first])
+        candidates.append((key, members[dup], first[dup]))
     return _confirm(shards, shard, row, candidates)
 
 
 def _confirm(shards, shard, row, candidates) -> pa.Table:
-    """Compare the real values of hash-equal pairs (reads only the shards involved)."""
-    need = sorted({int(x) for _, d, f in candidates for x in np.r_[shard[d], shard[f]]})
-    tables = {n: pq.read_table(shards[n].path, columns=_COLUMNS) for n in need}
-
-    def value(i, col):
-        return tables[int(shard[i])].column(col)[int(row[i])].as_py()
-
+    """Compare the real values of hash-equal pairs. Only the shards holding a candidate are read
+    again, one at a time, and only the candidates' rows are kept (as Python values)."""
+    if not any(len(d) for _, d, _ in candidates):
+        return DUPLICATES_SCHEMA.empty_table()
+    pos = np.unique(np.concatenate([np.r_[d, f] for _, d, f in candidates]))
+    vals: dict[str, dict[int, object]] = {c: {} for c in _COLUMNS}
+    for n in np.unique(shard[pos]):
+        group = pos[shard[pos] == n]
+        t = pq.read_table(shards[int(n)].path, columns=_COLUMNS).take(pa.array(row[group]))
+        for c in _COLUMNS:
+            vals[c].update(zip(group.tolist(), t.column(c).to_pylist()))
     out, seen = [], set()
     for key, dups, firsts in candidates:
-        for d, f in zip(dups, firsts):
-            if int(d) in seen or value(d, key) != value(f, key):
-                continue
-            if key == "segment_id" and shards[int(shard[d])].corpus != shards[int(shard[f])].corpus:
-                continue
-            seen.add(int(d))
+        for d, f in zip(dups.tolist(), firsts.tolist()):
             s, k = shards[int(shard[d])], shards[int(shard[f])]
-            secs = value(d, "decoded_duration_s") or value(d, "duration_s") or 0.0
+            if d in seen or vals[key][d] != vals[key][f] or key == "segment_id" and s.corpus != k.corpus:
+                continue
+            seen.add(d)
+            secs = vals["decoded_duration_s"][d] or vals["duration_s"][d] or 0.0
             out.append({"corpus": s.corpus, "language": s.language, "shard_id": s.shard_id,
-                        "segment_id": value(d, "segment_id"), "key": key, "seconds": float(secs),
+                        "segment_id": vals["segment_id"][d], "key": key, "seconds": float(secs),
                         "kept_corpus": k.corpus, "kept_language": k.language, "kept_shard_id": k.shard_id,
-                        "kept_segment_id": value(f, "segment_id")})
+                        "kept_segment_id": vals["segment_id"][f]})
     return pa.Table.from_pylist(out, schema=DUPLICATES_SCHEMA)
 
 
