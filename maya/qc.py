@@ -26,7 +26,7 @@ from maya.adapters.base import CHECKSUM_MISMATCH_FILE, UNREADABLE_SHARD, Problem
 from maya.audio.reader import AudioReadError, AudioRef, TarOffsetReader
 from maya.config import section_defaults
 from maya.names import printable, unsafe_name
-from maya.shard_schema import INDEX_SCHEMA
+from maya.shard_schema import INDEX_SCHEMA, shard_dir
 from maya.shard_writer import sha256_file
 from maya.text.scripts import SCRIPT_NAMES, script_fraction
 
@@ -39,8 +39,6 @@ CLIP_REASONS = (
     "language_mismatch", "wrong_script", "checksum_mismatch", "decode_error", "bad_samples",
     "duration_mismatch", "too_short", "too_long", "implausible_text_rate",
 )
-# Decided across shards by qc_summary (maya.dedup), not per shard.
-CROSS_SHARD_REASONS = ("duplicate_across_shards",)
 # What each quarantine reason means, for the report (shard-level failure codes come from the adapters).
 REASON_TEXT = {
     "missing_segment_id": "metadata row without a segment id",
@@ -260,7 +258,7 @@ def index_shard(fmt: str, corpus: str, root: str, lang: str, shard_id: str,
         return qc_shard(adapter.scan(corpus, root, lang, shard_id, columns=columns), settings)
     except Exception as e:  # noqa: BLE001 - isolation is the point
         log.exception("reading shard %s/%s of %s raised", lang, printable(shard_id), root)
-        where = f"{root}/lang={lang}/{printable(shard_id)}" if fmt == "final_export" else root
+        where = shard_dir(root, lang, printable(shard_id)) if fmt == "final_export" else root
         problem = Problem(UNREADABLE_SHARD, f"{where}: {type(e).__name__}: {e}", fatal=True)
         n = adapter.expected_clips(root, lang, shard_id)
         scan = ShardScan(corpus, lang, shard_id, problems=[problem],

@@ -4,6 +4,7 @@ audio_index.parquet and manifest.json (see :mod:`maya.shard_schema`)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
@@ -29,16 +30,13 @@ from maya.shard_schema import (
 _OPTIONAL_TEXT = ("speaker_id", "domain", "gender", "language")
 
 
+# Dictionary-encoded columns are decoded before these checks (see _column).
 def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t) and _is_text(t.value_type)
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _is_bytes(t: pa.DataType) -> bool:
     return pa.types.is_binary(t) or pa.types.is_large_binary(t)
-
-
-def _is_scalar(t: pa.DataType) -> bool:
-    return not (pa.types.is_nested(t) or pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type))
 
 
 class ColumnTypeError(ValueError):
@@ -64,7 +62,7 @@ def _column(table: pa.Table, name: str, path: Path, problems: list[Problem] | No
         raise ColumnTypeError(f"{path}: column transcript is {t}, expected string")
     if name in ("duration_s", "offset", "nbytes"):
         return _numbers(col, name, path, problems, integer=name != "duration_s")
-    if not _is_scalar(t) or _is_bytes(t):
+    if pa.types.is_nested(t) or _is_bytes(t):
         if name in ("segment_id", "member"):
             raise ColumnTypeError(f"{path}: column {name} is {t}, expected string")
         if problems is not None:
@@ -78,19 +76,14 @@ def _column(table: pa.Table, name: str, path: Path, problems: list[Problem] | No
 
 def _numbers(col, name: str, path: Path, problems: list[Problem] | None, integer: bool) -> list:
     """Finite numbers (NaN, inf, negative and non-numbers become None, counted in ``problems``)."""
-    import math
-
     t = col.type
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        raw = col.to_pylist()
-    elif _is_text(t) or _is_bytes(t):
-        raw = col.to_pylist()
-    else:
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+            or _is_text(t) or _is_bytes(t)):
         if problems is not None:
             problems.append(Problem(base.BAD_FIELD, f"{path}: column {name} is {t}, expected a number; ignored"))
         return [None] * len(col)
     out, bad, first = [], 0, None
-    for v in raw:
+    for v in col.to_pylist():
         x = None
         if v is not None and not isinstance(v, bool):
             try:

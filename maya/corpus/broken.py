@@ -8,6 +8,7 @@ missing files, an awkward directory name. ``EXPECTED`` says what QC must conclud
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -229,7 +230,7 @@ def _rewrite_members(d: Path, kind: str, seed: int) -> None:
                 bad[300] = np.inf
             else:
                 bad[:] = 0.0
-            buf = __import__("io").BytesIO()
+            buf = io.BytesIO()
             sf.write(buf, bad, 16000, format="WAV", subtype="FLOAT")
             data = buf.getvalue()
         elif kind == "unsafe_names" and j == 0:
