@@ -1,6 +1,7 @@
 """Batching artifacts the Stage-1 sampler reads: per-clip token counts and duration bins.
 
-- ``num_tokens`` for every train clip, from the Stage-1 tokenizer (the joint tensor is
+- the train split's clip table (``maya.clip_table``): token ids and ``num_tokens`` for every train
+  clip, from the Stage-1 tokenizer (the joint tensor is
   B x T x U x (V+1+durations), and U is the token count, so the sampler caps tokens, not only audio).
 - 1-D buckets on the configured edges (seed README: 0-4-8-12-16-20 s) with clip counts and hours.
 - 2-D bins like NeMo's ``scripts/speech_recognition/estimate_duration_bins_2d.py``: duration bins
@@ -14,26 +15,15 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from maya.clips import clip_durations
+from maya.clip_table import ClipTable, SentencePieceEncoder, write_clip_table
 
 
-def add_token_counts(train_parquet: str | Path, tokenizer_dir: str | Path, out_parquet: str | Path) -> pa.Table:
-    from nemo.collections.common.tokenizers import SentencePieceTokenizer
-
-    tok = SentencePieceTokenizer(str(Path(tokenizer_dir) / "tokenizer.model"))
-    t = pq.read_table(train_parquet)
-    counts = [len(tok.text_to_ids(s)) for s in t.column("text_norm").to_pylist()]
-    t = t.append_column("num_tokens", pa.array(counts, pa.int32()))
-    pq.write_table(t, out_parquet)
-    return t
-
-
-def _durations(t: pa.Table) -> np.ndarray:
-    return clip_durations(t.column("decoded_duration_s").to_numpy(zero_copy_only=False),
-                          t.column("duration_s").to_numpy(zero_copy_only=False))
+def write_train_clips(train_parquet: str | Path, tokenizer_dir: str | Path, out_path: str | Path) -> ClipTable:
+    """The train split's clip table with token ids under the Stage-1 tokenizer."""
+    encode = SentencePieceEncoder(Path(tokenizer_dir) / "tokenizer.model")
+    write_clip_table(train_parquet, out_path, encode, encode.vocab_size)
+    return ClipTable(out_path)
 
 
 def bucket_table(durations: np.ndarray, edges: Sequence[float]) -> list[dict]:
@@ -83,15 +73,16 @@ def alignable(durations: np.ndarray, tokens: np.ndarray, subsampling_factor: int
     return tokens <= MAX_ALIGNABLE_TOKENS_PER_FRAME * encoder_frames(durations, subsampling_factor)
 
 
-def tokens_per_frame(languages: np.ndarray, durations: np.ndarray, tokens: np.ndarray,
+def tokens_per_frame(languages: np.ndarray, names: Sequence[str], durations: np.ndarray, tokens: np.ndarray,
                      subsampling_factor: int) -> dict:
     """Per language: the distribution of tokens per encoder frame, and how many clips cannot be
-    aligned (more tokens than frames) or are starved (over WARN_TOKENS_PER_FRAME)."""
+    aligned (more tokens than frames) or are starved (over WARN_TOKENS_PER_FRAME). ``languages``
+    holds codes into ``names``."""
     ratio = tokens / np.maximum(1, encoder_frames(durations, subsampling_factor))
     out = {}
-    for lang in np.unique(languages):
-        r = ratio[languages == lang]
-        out[str(lang)] = {"clips": int(len(r)), "p50": round(float(np.median(r)), 3),
+    for code in np.unique(languages):
+        r = ratio[languages == code]
+        out[str(names[code])] = {"clips": int(len(r)), "p50": round(float(np.median(r)), 3),
                           "p95": round(float(np.percentile(r, 95)), 3), "max": round(float(r.max()), 3),
                           "over_warn": int((r > WARN_TOKENS_PER_FRAME).sum()),
                           "unalignable": int((r > MAX_ALIGNABLE_TOKENS_PER_FRAME).sum())}
@@ -114,12 +105,11 @@ def tokens_per_frame_warnings(report: dict) -> list[str]:
     return out
 
 
-def batching_artifacts(train_tokens: pa.Table, edges: Sequence[float], num_buckets: int, num_subbuckets: int,
+def batching_artifacts(clips: ClipTable, edges: Sequence[float], num_buckets: int, num_subbuckets: int,
                        subsampling_factor: int = 8) -> dict:
-    dur = _durations(train_tokens)
-    tok = train_tokens.column("num_tokens").to_numpy().astype(np.int64)
-    langs = train_tokens.column("language").to_numpy(zero_copy_only=False)
-    tpf = tokens_per_frame(langs, dur, tok, subsampling_factor) if len(dur) else {}
+    dur = clips.duration_s.astype(np.float64)
+    tok = clips.num_tokens.astype(np.int64)
+    tpf = tokens_per_frame(clips.language, clips.languages, dur, tok, subsampling_factor) if len(dur) else {}
     return {
         "tokens_per_encoder_frame": {"subsampling_factor": subsampling_factor, "by_language": tpf,
                                      "warnings": tokens_per_frame_warnings(tpf)},

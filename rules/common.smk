@@ -234,7 +234,7 @@ STAGE1_GPUS = config["stage1"]["trainer"]["devices"] if config["stage1"]["traine
 # CPU demo: no worker processes (2 cores do the model); GPU: workers feed 8 devices.
 STAGE1_WORKERS = 6 if STAGE1_GPUS else 0
 STAGE1_INPUTS = {
-    "train_tokens": "results/batching/train_tokens.parquet",
+    "train_clips": "results/batching/train_clips.arrow",
     "val": "results/splits/val.parquet",
     "tokenizer": f"results/tokenizer/bpe{STAGE1_VOCAB}/tokenizer.model",
     "balance": "results/balance/weights.json",

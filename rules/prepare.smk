@@ -120,12 +120,12 @@ rule fertility_report:
 
 
 rule batching_artifacts:
-    """Per-clip token counts (Stage-1 tokenizer) and 1-D / 2-D duration bins for the sampler."""
+    """The train clip table (token ids, memory-mapped by Stage 1) and 1-D / 2-D duration bins."""
     input:
         train="results/splits/train.parquet",
         tokenizer=f"results/tokenizer/bpe{STAGE1_VOCAB}/tokenizer.model",
     output:
-        parquet="results/batching/train_tokens.parquet",
+        clips="results/batching/train_clips.arrow",
         bins="results/batching/bins.json",
     params:
         tokenizer_dir=lambda w, input: os.path.dirname(input.tokenizer),
@@ -138,5 +138,5 @@ rule batching_artifacts:
         "../envs/maya.yaml"
     shell:
         "maya_step batching_artifacts --settings={params.settings:q} --train={input.train:q}"
-        " --tokenizer={params.tokenizer_dir:q} --out-parquet={output.parquet:q}"
+        " --tokenizer={params.tokenizer_dir:q} --out-clips={output.clips:q}"
         " --out-bins={output.bins:q} > {log:q} 2>&1"

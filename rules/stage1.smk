@@ -52,6 +52,6 @@ rule train_stage1:
         "../envs/maya.yaml"
     shell:
         "maya_step train_stage1 --settings {params.settings:q} --splits results/splits"
-        " --train-tokens {input.train_tokens:q} --tokenizer {params.tokenizer_dir:q} --balance {input.balance:q}"
+        " --train-clips {input.train_clips:q} --tokenizer {params.tokenizer_dir:q} --balance {input.balance:q}"
         " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --no-progress"
         " > {log:q} 2>&1"

@@ -3,22 +3,23 @@
 import numpy as np
 import pytest
 
-from maya.stage1.sampler import BatchCaps, BucketingBatchSampler, batch_cost, pack, shard_by_cost
+from maya.stage1.sampler import BatchCaps, BucketingBatchSampler, batch_costs, pack, shard_by_cost
 
 EDGES = [0, 4, 8, 12, 16, 20]
+AS, EN = 0, 1  # group codes
 
 
 def _corpus(n=600, seed=0):
     rng = np.random.default_rng(seed)
     dur = rng.uniform(0.5, 19.5, n)
     tok = (dur * rng.uniform(2, 8, n)).astype(int) + 1
-    groups = np.where(rng.random(n) < 0.8, "c/en", "c/as")
+    groups = np.where(rng.random(n) < 0.8, EN, AS)
     return dur, tok, groups
 
 
 def _sampler(**kw):
     dur, tok, groups = _corpus()
-    args = dict(durations=dur, tokens=tok, groups=groups, repeat_factors={"c/en": 0.5, "c/as": 3.0},
+    args = dict(durations=dur, tokens=tok, groups=groups, repeat_factors=[3.0, 0.5],
                 bucket_edges=EDGES, caps=BatchCaps(60.0, 8, 150), seed=7)
     args.update(kw)
     return BucketingBatchSampler(**args), dur, tok, groups
@@ -34,12 +35,41 @@ def test_every_batch_respects_all_three_caps():
         assert dur[b].sum() <= 60.0 and len(b) <= 8 and tok[b].sum() <= 150
 
 
+def _cost(batch, dur, tok):
+    return batch_costs(np.array([0, len(batch)]), dur[batch], tok[batch])[0]
+
+
+def _greedy(order, dur_ms, tok, caps):
+    """The packing rule clip by clip: the specification the vectorised ``pack`` must match."""
+    bounds, secs, toks, n = [0], 0, 0, 0
+    for k, i in enumerate(order):
+        if n and (secs + dur_ms[i] > caps.max_duration_s * 1000 or n + 1 > caps.max_batch_size
+                  or toks + tok[i] > caps.max_tokens):
+            bounds.append(k)
+            secs, toks, n = 0, 0, 0
+        secs, toks, n = secs + dur_ms[i], toks + tok[i], n + 1
+    return bounds + [len(order)]
+
+
 def test_caps_bind_on_each_dimension():
-    dur = np.array([10.0] * 10)
+    dur = np.array([10_000] * 10)
     tok = np.array([10] * 10)
-    assert max(len(b) for b in pack(range(10), dur, tok, BatchCaps(30, 100, 1000))) == 3  # seconds
-    assert max(len(b) for b in pack(range(10), dur, tok, BatchCaps(1000, 2, 1000))) == 2  # count
-    assert max(len(b) for b in pack(range(10), dur, tok, BatchCaps(1000, 100, 45))) == 4  # tokens
+    order = np.arange(10)
+    assert np.diff(pack(order, dur, tok, BatchCaps(30, 100, 1000))).max() == 3  # seconds
+    assert np.diff(pack(order, dur, tok, BatchCaps(1000, 2, 1000))).max() == 2  # count
+    assert np.diff(pack(order, dur, tok, BatchCaps(1000, 100, 45))).max() == 4  # tokens
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_packing_equals_the_clip_by_clip_greedy(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    dur = rng.integers(100, 25_000, n)  # some clips alone over the 20 s cap
+    tok = rng.integers(1, 250, n)
+    caps = BatchCaps(float(rng.choice([20, 60, 120])), int(rng.integers(1, 20)), int(rng.integers(100, 500)))
+    order = rng.permutation(n)
+    assert pack(order, dur, tok, caps).tolist() == _greedy(order, dur, tok, caps)
+    assert pack(order[:0], dur, tok, caps).tolist() == [0]
 
 
 def test_batches_stay_inside_one_duration_bucket():
@@ -60,9 +90,9 @@ def test_deterministic_per_seed_and_epoch():
 def test_rebalancing_follows_repeat_factors():
     s, dur, tok, groups = _sampler()
     idx = [i for b in s for i in b]
-    n_en, n_as = (groups == "c/en").sum(), (groups == "c/as").sum()
-    got_en = sum(groups[i] == "c/en" for i in idx)
-    got_as = sum(groups[i] == "c/as" for i in idx)
+    n_en, n_as = (groups == EN).sum(), (groups == AS).sum()
+    got_en = sum(groups[i] == EN for i in idx)
+    got_as = sum(groups[i] == AS for i in idx)
     assert got_as == pytest.approx(3 * n_as, abs=2)
     assert got_en == pytest.approx(0.5 * n_en, abs=2)
 
@@ -73,17 +103,17 @@ def test_ddp_ranks_get_equal_cost_not_equal_counts():
     for rank in range(8):
         s = BucketingBatchSampler(dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8)
         batches = list(s)
-        per_rank_costs.append(sum(batch_cost(b, dur, tok) for b in batches))
+        per_rank_costs.append(sum(_cost(b, dur, tok) for b in batches))
         per_rank_clips.append(sum(len(b) for b in batches))
         assert len(batches) == s.stats["batches_per_rank"]
     imbalance = max(per_rank_costs) / np.mean(per_rank_costs)
     assert imbalance < 1.01, per_rank_costs
     # The naive alternative: deal batches round-robin in shuffled order.
     s = BucketingBatchSampler(dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1)
-    plan, _ = s.plan(0)
-    batches = plan[0]
+    plan = s.plan(0)
+    batches = plan.rank_batches(0)
     order = np.random.default_rng(0).permutation(len(batches))
-    naive = [sum(batch_cost(batches[i], dur, tok) for i in order[r::8]) for r in range(8)]
+    naive = [sum(_cost(batches[i], dur, tok) for i in order[r::8]) for r in range(8)]
     assert max(naive) / np.mean(naive) > imbalance
     # All ranks see disjoint batches.
     seen = [tuple(b) for rank in range(8) for b in BucketingBatchSampler(

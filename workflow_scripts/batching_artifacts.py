@@ -1,18 +1,18 @@
-"""Per-clip token counts for the train split (Stage-1 tokenizer) and the duration bins the
-sampler reads: 1-D buckets on the configured edges and 2-D duration x tokens bins."""
+"""The train split's clip table (token ids under the Stage-1 tokenizer; memory-mapped by Stage 1)
+and the duration bins the sampler reads: 1-D buckets on the configured edges and 2-D duration x tokens bins."""
 
 import json
 import logging
 from pathlib import Path
 
-from maya.batching import add_token_counts, batching_artifacts
+from maya.batching import batching_artifacts, write_train_clips
 from maya.entry import parser, run
 
 log = logging.getLogger("batching_artifacts")
 
 
 def main(args):
-    table = add_token_counts(args.train, args.tokenizer, args.out_parquet)
+    table = write_train_clips(args.train, args.tokenizer, args.out_clips)
     b = json.loads(args.settings)
     bins = batching_artifacts(table, b["bucket_edges_s"], b["num_buckets"], b["num_subbuckets"], b["subsampling_factor"])
     Path(args.out_bins).write_text(json.dumps(bins, indent=1) + "\n")
@@ -28,7 +28,7 @@ def build_parser():
     p.add_argument("--tokenizer", required=True, help="Stage-1 tokenizer dir")
     p.add_argument("--settings", required=True, help="config.batching + data.bucket_edges_s + the Stage-1 "
                    "subsampling_factor as JSON (the rule passes them)")
-    p.add_argument("--out-parquet", required=True)
+    p.add_argument("--out-clips", required=True, help="clip table (Arrow IPC, maya.clip_table)")
     p.add_argument("--out-bins", required=True)
     return p
 

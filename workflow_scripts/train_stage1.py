@@ -17,7 +17,7 @@ def main(args):
     if settings["stage1"]["augment"].get("noise_dir"):
         root = Path(settings["stage1"]["augment"]["noise_dir"])
         noise = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
-    summary = train(settings, args.splits, args.train_tokens, args.tokenizer, args.balance, args.out_dir,
+    summary = train(settings, args.splits, args.train_clips, args.tokenizer, args.balance, args.out_dir,
                     noise_files=noise, workers=args.workers, progress=not args.no_progress, run_key=args.run_key)
     if summary:
         v = {k: ("-" if x is None else f"{x:.3f}") for k, x in summary["final_val"].items()}
@@ -29,7 +29,7 @@ def build_parser():
     p = parser(__doc__)
     p.add_argument("--settings", required=True, help="JSON (or a .json file): stage1, languages, data.sample_rate, data.bucket_edges_s")
     p.add_argument("--splits", required=True, help="dir with val.parquet")
-    p.add_argument("--train-tokens", required=True, help="train split with num_tokens (results/batching/train_tokens.parquet)")
+    p.add_argument("--train-clips", required=True, help="train clip table with token ids (results/batching/train_clips.arrow)")
     p.add_argument("--tokenizer", required=True, help="Stage-1 SentencePiece dir")
     p.add_argument("--balance", help="results/balance/weights.json (language rebalancing)")
     p.add_argument("--out-dir", required=True)

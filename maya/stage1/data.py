@@ -1,7 +1,7 @@
 """Stage-1 data: a map-style dataset over ``TarOffsetReader``, waveform augmentation, collation.
 
-``ClipDataset`` reads rows of a split Parquet (``results/splits/{split}.parquet``: tar path, byte
-offset and size, language, normalised text) straight from the original shard tars; nothing is
+``ClipDataset`` reads the clips of a clip table (``maya.clip_table``: tar path, byte offset and
+size, language, token ids, memory-mapped) straight from the original shard tars; nothing is
 extracted. Train-time waveform augmentation (speed perturbation, additive noise at a random SNR)
 happens here, in the DataLoader workers; SpecAugment runs inside the NeMo model.
 
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
-from maya.audio.reader import AudioRef, TarOffsetReader
-from maya.clips import clip_durations, clip_ref, pad_audio
+from maya.audio.reader import TarOffsetReader
+from maya.clip_table import ClipTable
+from maya.clips import pad_audio
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,14 @@ def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Clips of a split Parquet, read by byte offset; item = (audio, token ids, language id)."""
+    """Clips of a clip table (``maya.clip_table``), read by byte offset from the shard tars;
+    item = (audio, token ids, language id). Holds only memory-mapped arrays: forked DataLoader
+    workers share them instead of copying."""
 
-    def __init__(self, split_parquet: str | Path, tokenizer, languages: Sequence[str],
-                 sample_rate: int = 16000, augment: WaveAugment | None = None, text_column: str = "text_norm"):
-        t = pq.read_table(split_parquet)
-        self.rows = t.select(["audio_path", "member", "offset", "nbytes", "language", text_column,
-                              "duration_s", "decoded_duration_s", "segment_id"]).to_pydict()
-        self.text_column = text_column
-        self.tokenizer = tokenizer
-        self.languages = list(languages)
+    def __init__(self, clips: ClipTable, languages: Sequence[str], sample_rate: int = 16000,
+                 augment: WaveAugment | None = None):
+        self.clips = clips
+        self.language_ids = clips.language_ids(list(languages))
         self.sample_rate = sample_rate
         self.augment = augment
         self.reader = TarOffsetReader(sample_rate=sample_rate)
@@ -82,14 +80,11 @@ class ClipDataset(torch.utils.data.Dataset):
         self._noise_cache: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self.rows["audio_path"])
+        return len(self.clips)
 
     @property
     def durations(self) -> np.ndarray:
-        return clip_durations(self.rows["decoded_duration_s"], self.rows["duration_s"])
-
-    def ref(self, i: int) -> AudioRef:
-        return clip_ref(self.rows, i)
+        return self.clips.duration_s
 
     def _noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if not self.augment.noise_files:
@@ -103,7 +98,7 @@ class ClipDataset(torch.utils.data.Dataset):
         return noise[start: start + n]
 
     def __getitem__(self, i: int):
-        audio = self.reader.read(self.ref(i))
+        audio = self.reader.read(self.clips.ref(i))
         if self.augment is not None:
             # Per (seed, epoch, clip): the same augmentation on a rerun or a resumed run.
             rng = np.random.default_rng([self.augment.seed, self.epoch, i])
@@ -112,8 +107,8 @@ class ClipDataset(torch.utils.data.Dataset):
             if self.augment.noise_snr_db is not None and rng.random() < self.augment.noise_prob:
                 lo, hi = self.augment.noise_snr_db
                 audio = add_noise(audio, self._noise(rng, len(audio)), float(rng.uniform(lo, hi)))
-        tokens = self.tokenizer.text_to_ids(self.rows[self.text_column][i])
-        return torch.from_numpy(audio), torch.tensor(tokens, dtype=torch.long), self.languages.index(self.rows["language"][i])
+        tokens = torch.from_numpy(self.clips.tokens(i).astype(np.int64))
+        return torch.from_numpy(audio), tokens, int(self.language_ids[i])
 
 
 def collate(items):

@@ -15,14 +15,15 @@ One epoch, for a given (seed, epoch):
    slowest, so batches are sorted by estimated compute cost, taken ``world_size`` at a time (a
    step's batches cost about the same), and dealt to ranks so each rank's total cost is even.
 
-The sampler is resumable mid-epoch: ``state_dict()`` holds (epoch, consumed batches) and a
-restored sampler skips what was already trained on. It runs in the main process (the DataLoader
-asks it for indices), so it never touches audio.
+Everything is numpy over whole arrays, never a Python loop per clip or per batch: at 53M clips an
+epoch's plan is a few seconds and a few arrays (``Plan``), not millions of lists. The sampler is
+resumable mid-epoch: ``state_dict()`` holds (epoch, consumed batches) and a restored sampler skips
+what was already trained on. It runs in the main process (the DataLoader asks it for indices), so
+it never touches audio.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -36,69 +37,86 @@ class BatchCaps:
     max_tokens: int = 400
 
 
-def repeat_indices(groups: np.ndarray, factors: dict, rng: np.random.Generator) -> np.ndarray:
-    """Indices of one rebalanced epoch: each group's clips ``factor`` times (fraction sampled)."""
+def repeat_indices(groups: np.ndarray, factors: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    """Indices of one rebalanced epoch: group ``g``'s clips ``factors[g]`` times (fraction sampled)."""
+    groups = np.asarray(groups)
+    order = np.argsort(groups, kind="stable")  # each group's indices, ascending
+    present, starts = np.unique(groups[order], return_index=True)
     out = []
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        f = float(factors.get(g, 1.0))
-        whole, frac = int(math.floor(f)), f - math.floor(f)
+    for g, idx in zip(present, np.split(order, starts[1:])):
+        f = float(factors[g])
+        whole = int(np.floor(f))
         out.extend([idx] * whole)
-        extra = int(round(frac * len(idx)))
+        extra = int(round((f - whole) * len(idx)))
         if extra:
             out.append(rng.choice(idx, size=extra, replace=False))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def pack(order: Sequence[int], durations: np.ndarray, tokens: np.ndarray, caps: BatchCaps) -> list[list[int]]:
-    """Greedy packing in the given order; a batch closes when the next clip would break any cap.
-    A clip that alone exceeds a cap still forms its own batch (it is never dropped)."""
-    batches, cur, secs, toks = [], [], 0.0, 0
-    for i in order:
-        d, t = float(durations[i]), int(tokens[i])
-        if cur and (secs + d > caps.max_duration_s or len(cur) + 1 > caps.max_batch_size
-                    or toks + t > caps.max_tokens):
-            batches.append(cur)
-            cur, secs, toks = [], 0.0, 0
-        cur.append(int(i))
-        secs += d
-        toks += t
-    if cur:
-        batches.append(cur)
-    return batches
+def pack(order: np.ndarray, duration_ms: np.ndarray, tokens: np.ndarray, caps: BatchCaps) -> np.ndarray:
+    """Batch boundaries of greedy packing in the given order: a batch closes when the next clip
+    would break any cap; a clip that alone exceeds a cap still forms its own batch (never dropped).
+    Returns ``bounds`` (batch ``k`` is ``order[bounds[k]:bounds[k + 1]]``).
+
+    Greedy packing is sequential, but where a batch starting at clip ``i`` ends (``end[i]``) is one
+    ``searchsorted`` on cumulative sums for all ``i`` at once; the batches are then the chain
+    0, end[0], end[end[0]], ..., found by pointer doubling in log2(batches) array passes. Durations
+    are integer milliseconds so the sums are exact and the chain matches a clip-by-clip loop."""
+    n = len(order)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    cd = np.concatenate([[0], np.cumsum(duration_ms[order], dtype=np.int64)])
+    ct = np.concatenate([[0], np.cumsum(tokens[order], dtype=np.int64)])
+    start = np.arange(n, dtype=np.int64)
+    end = np.minimum(np.searchsorted(cd, cd[:-1] + round(caps.max_duration_s * 1000), side="right") - 1,
+                     np.searchsorted(ct, ct[:-1] + caps.max_tokens, side="right") - 1)
+    end = np.maximum(np.minimum(end, start + caps.max_batch_size), start + 1)
+    jump = np.append(end, n)  # jump[n] = n: the chain stays at the end
+    reached = np.zeros(1, dtype=np.int64)  # {end^m(0) : m < 2^k}
+    while reached[-1] != n:
+        reached = np.union1d(reached, jump[reached])
+        jump = jump[jump]
+    return reached
 
 
-def batch_cost(batch: Sequence[int], durations: np.ndarray, tokens: np.ndarray,
-               frame_rate: float = 12.5, joint_weight: float = 1.0e-3) -> float:
-    """Relative compute of one micro-batch: encoder work grows with the padded audio frames,
-    the joint with B x T x U (padded), which is what a step really costs on the GPU."""
-    b = len(batch)
-    t_max = float(max(durations[i] for i in batch)) * frame_rate
-    u_max = float(max(tokens[i] for i in batch)) + 1
+def batch_costs(bounds: np.ndarray, seconds: np.ndarray, tokens: np.ndarray,
+                frame_rate: float = 12.5, joint_weight: float = 1.0e-3) -> np.ndarray:
+    """Relative compute of each micro-batch (``seconds``/``tokens`` in batch order): encoder work
+    grows with the padded audio frames, the joint with B x T x U (padded), which is what a step
+    really costs on the GPU."""
+    if len(bounds) < 2:
+        return np.zeros(0)
+    b = np.diff(bounds).astype(float)
+    t_max = np.maximum.reduceat(seconds, bounds[:-1]).astype(float) * frame_rate
+    u_max = np.maximum.reduceat(tokens, bounds[:-1]).astype(float) + 1
     return b * t_max + joint_weight * b * t_max * u_max * 64
 
 
-def shard_by_cost(costs: Sequence[float], world_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Batch ids per rank, every rank the same number of batches (DDP steps in lockstep) and
-    about the same total cost. Batches of similar cost form one step; steps are shuffled."""
-    n = len(costs) - len(costs) % world_size if len(costs) >= world_size else 0
-    order = np.argsort(-np.asarray(costs, dtype=float), kind="stable")[:n]
-    steps = order.reshape(-1, world_size) if n else np.zeros((0, world_size), dtype=np.int64)
-    totals = np.zeros(world_size)
-    per_rank: list[list[int]] = [[] for _ in range(world_size)]
-    steps_out = []
-    for step in steps:
-        # The costliest batch of a step goes to the rank that is cheapest so far.
-        ranks = np.argsort(totals, kind="stable")
-        assign = {}
-        for b, r in zip(step, ranks):
-            assign[int(r)] = int(b)
-            totals[r] += costs[b]
-        steps_out.append(assign)
-    for k in rng.permutation(len(steps_out)):
-        for r in range(world_size):
-            per_rank[r].append(steps_out[k][r])
-    return per_rank
+def shard_by_cost(costs: np.ndarray, world_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Batch ids per rank, shape (world_size, steps): every rank the same number of batches (DDP
+    steps in lockstep) and about the same total cost. Batches of similar cost form one step (sorted
+    by cost, ``world_size`` at a time); steps are dealt in a snake order (0..W-1, then W-1..0), so a
+    rank that got a step's costliest batch gets the next step's cheapest; steps are shuffled."""
+    n = len(costs) - len(costs) % world_size
+    steps = np.argsort(-np.asarray(costs, dtype=float), kind="stable")[:n].reshape(-1, world_size)
+    steps[1::2] = steps[1::2, ::-1]
+    return steps[rng.permutation(len(steps))].T.copy()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One epoch's batches as arrays: batch ``k`` is ``clips[bounds[k]:bounds[k + 1]]``;
+    ``per_rank[r]`` lists rank ``r``'s batch ids in training order."""
+    clips: np.ndarray
+    bounds: np.ndarray
+    per_rank: np.ndarray
+    stats: dict
+
+    def batch(self, k: int) -> list[int]:
+        return self.clips[self.bounds[k]: self.bounds[k + 1]].tolist()
+
+    def rank_batches(self, rank: int) -> list[list[int]]:
+        return [self.batch(k) for k in self.per_rank[rank]]
 
 
 class _EpochHook:
@@ -113,83 +131,93 @@ class _EpochHook:
 
 
 class BucketingBatchSampler:
-    """Deterministic per (seed, epoch) batches of dataset indices for one DDP rank."""
+    """Deterministic per (seed, epoch) batches of dataset indices for one DDP rank.
 
-    def __init__(self, durations: Sequence[float], tokens: Sequence[int], groups: Sequence[str],
-                 repeat_factors: dict | None, bucket_edges: Sequence[float], caps: BatchCaps,
+    ``groups`` holds one small integer per clip (its (corpus, language) group) and
+    ``repeat_factors`` the factor per group code (None: every clip once)."""
+
+    def __init__(self, durations: Sequence[float], tokens: Sequence[int], groups: Sequence[int],
+                 repeat_factors: Sequence[float] | None, bucket_edges: Sequence[float], caps: BatchCaps,
                  seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True,
                  keep: Sequence[bool] | None = None):
-        self.durations = np.asarray(durations, dtype=float)
+        self.durations = np.asarray(durations)
+        self.duration_ms = np.round(self.durations.astype(np.float64) * 1000).astype(np.int64)
         # Clips never to sample (e.g. more tokens than encoder frames): still indexable, never drawn.
         self.keep = None if keep is None else np.asarray(keep, dtype=bool)
-        self.tokens = np.asarray(tokens, dtype=np.int64)
+        self.tokens = np.asarray(tokens)
         self.groups = np.asarray(groups)
-        self.repeat_factors = dict(repeat_factors or {})
+        self.repeat_factors = None if repeat_factors is None else np.asarray(repeat_factors, dtype=float)
         self.edges = np.asarray(bucket_edges, dtype=float)
         self.caps = caps
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
         self.epoch = 0
         self.consumed = 0
-        self._cache: tuple[int, list[list[int]], dict] | None = None
+        self._cache: tuple[int, Plan] | None = None
         self.sampler = _EpochHook(self)
 
     # ---- plan ---------------------------------------------------------------------------
-    def plan(self, epoch: int) -> tuple[list[list[list[int]]], dict]:
+    def plan(self, epoch: int) -> Plan:
         """All ranks' batches for ``epoch`` and statistics (caps hit, cost balance)."""
         rng = np.random.default_rng([self.seed, epoch])
-        if self.shuffle and self.repeat_factors:
+        if self.shuffle and self.repeat_factors is not None:
             idx = repeat_indices(self.groups, self.repeat_factors, rng)
         else:
             idx = np.arange(len(self.durations))
         if self.keep is not None:
             idx = idx[self.keep[idx]]
         bucket = np.searchsorted(self.edges, self.durations[idx], side="right")
-        batches = []
-        for b in np.unique(bucket):
-            members = idx[bucket == b]
+        by_bucket = np.argsort(bucket, kind="stable")
+        present, starts = np.unique(bucket[by_bucket], return_index=True)
+        clips, bounds = [], [np.zeros(1, dtype=np.int64)]
+        for members in np.split(idx[by_bucket], starts[1:]) if len(idx) else []:
             order = rng.permutation(members) if self.shuffle else members
-            batches.extend(pack(order, self.durations, self.tokens, self.caps))
-        costs = [batch_cost(bt, self.durations, self.tokens) for bt in batches]
-        per_rank_ids = shard_by_cost(costs, self.world_size, rng) if self.shuffle else \
-            [list(range(r, len(batches) - len(batches) % self.world_size, self.world_size))
-             for r in range(self.world_size)]
-        per_rank = [[batches[i] for i in ids] for ids in per_rank_ids]
-        rank_costs = [sum(costs[i] for i in ids) for ids in per_rank_ids]
+            b = pack(order, self.duration_ms, self.tokens, self.caps)
+            bounds.append(b[1:] + sum(len(c) for c in clips))
+            clips.append(order)
+        clips = np.concatenate(clips) if clips else np.zeros(0, dtype=np.int64)
+        bounds = np.concatenate(bounds)
+        n_batches = len(bounds) - 1
+        costs = batch_costs(bounds, self.durations[clips], self.tokens[clips])
+        if self.shuffle:
+            per_rank = shard_by_cost(costs, self.world_size, rng)
+        else:
+            per_rank = np.arange(n_batches - n_batches % self.world_size).reshape(-1, self.world_size).T
+        rank_costs = costs[per_rank].sum(axis=1) if per_rank.size else np.zeros(0)
+        size = np.diff(bounds)
+        first = clips[bounds[:-1]] if n_batches else np.zeros(0, dtype=np.int64)
+        over = (size == 1) & ((self.durations[first] > self.caps.max_duration_s) | (self.tokens[first] > self.caps.max_tokens))
         stats = {
-            "clips": int(len(idx)), "batches": len(batches),
+            "clips": int(len(idx)), "batches": int(n_batches),
             "excluded_clips": 0 if self.keep is None else int((~self.keep).sum()),
-            "batches_per_rank": len(per_rank[0]) if per_rank else 0,
-            "dropped_batches": len(batches) - sum(len(p) for p in per_rank),
-            "rank_cost_imbalance": (max(rank_costs) / (sum(rank_costs) / len(rank_costs))
-                                    if rank_costs and sum(rank_costs) else 1.0),
-            "over_cap_batches": sum(1 for bt in batches if len(bt) == 1 and (
-                self.durations[bt[0]] > self.caps.max_duration_s or self.tokens[bt[0]] > self.caps.max_tokens)),
+            "batches_per_rank": int(per_rank.shape[1]),
+            "dropped_batches": int(n_batches - per_rank.size),
+            "rank_cost_imbalance": (float(rank_costs.max() / rank_costs.mean())
+                                    if rank_costs.size and rank_costs.sum() else 1.0),
+            "over_cap_batches": int(over.sum()),
         }
-        return per_rank, stats
+        return Plan(clips, bounds, per_rank, stats)
 
-    def _batches(self) -> list[list[int]]:
+    def _plan(self) -> Plan:
         if self._cache is None or self._cache[0] != self.epoch:
-            per_rank, stats = self.plan(self.epoch)
-            self._cache = (self.epoch, per_rank[self.rank], stats)
+            self._cache = (self.epoch, self.plan(self.epoch))
         return self._cache[1]
 
     @property
     def stats(self) -> dict:
-        self._batches()
-        return self._cache[2]
+        return self._plan().stats
 
     # ---- torch BatchSampler protocol ----------------------------------------------------
     def __iter__(self) -> Iterator[list[int]]:
         # Epochs advance through set_epoch (Lightning calls it before every epoch), never here:
         # the DataLoader reaches the end of this iterator before the last batches are trained on.
-        batches = self._batches()
-        for i in range(self.consumed, len(batches)):
-            yield batches[i]
+        plan = self._plan()
+        for k in plan.per_rank[self.rank][self.consumed:]:
+            yield plan.batch(k)
 
     def __len__(self) -> int:
         # The whole epoch, also after a mid-epoch resume: Lightning counts the restored batches
         # as done and ends the epoch when this iterator runs out.
-        return len(self._batches())
+        return int(self._plan().per_rank.shape[1])
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:

@@ -127,13 +127,14 @@ def capped_val_split(val_parquet: Path, cap: int | None, run_dir: Path) -> tuple
                  "clips_after": {d["values"]: d["counts"] for d in after}}
 
 
-def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str | Path, tokenizer_dir: str | Path,
+def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | Path, tokenizer_dir: str | Path,
           balance_json: str | Path | None, out_dir: str | Path, *, noise_files: Sequence[str] = (),
           workers: int = 0, progress: bool = True, run_key: str = "") -> dict:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    from maya.clip_table import ClipTable, SentencePieceEncoder, write_clip_table
     from maya.stage1.data import ClipDataset, WaveAugment
     from maya.stage1.init import init_from_pretrained
     from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
@@ -141,7 +142,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
     s1 = config["stage1"]
     tr, aug, samp = s1["trainer"], s1["augment"], s1["sampler"]
     out = Path(out_dir)
-    data_key = inputs_digest([train_tokens, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.model",
+    data_key = inputs_digest([train_clips, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.model",
                               balance_json])
     run_dir = prepare_run_dir(out / "run", f"{run_key}:{data_key}")
     ckpt_dir = run_dir / "checkpoints"
@@ -171,28 +172,31 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_tokens: str |
         init_report = init_from_pretrained(model, init["pretrained"], init["include"], init["exclude"], init.get("expand"))
 
     langs = list(config["languages"])
-    train_ds = ClipDataset(train_tokens, model.tokenizer, langs, config["data"]["sample_rate"], WaveAugment(
+    train_table = ClipTable(train_clips)  # memory-mapped: ranks and workers share the page cache
+    train_ds = ClipDataset(train_table, langs, config["data"]["sample_rate"], WaveAugment(
         speed_factors=tuple(aug["speed_perturb"]), noise_snr_db=tuple(aug["noise_snr_db"]), noise_prob=aug["noise_prob"],
         noise_files=tuple(noise_files), seed=tr["seed"]))
     val_parquet, val_cap = capped_val_split(Path(splits_dir) / "val.parquet", s1["val_max_clips_per_language"], run_dir)
-    val_ds = ClipDataset(val_parquet, model.tokenizer, langs, config["data"]["sample_rate"])
-    t = pq.read_table(train_tokens, columns=["corpus", "language", "num_tokens"]).to_pydict()
-    groups = [f"{c}/{lang}" for c, lang in zip(t["corpus"], t["language"])]
+    encode = SentencePieceEncoder(Path(tokenizer_dir) / "tokenizer.model")
+    write_clip_table(val_parquet, run_dir / "val_clips.arrow", encode, encode.vocab_size)
+    val_table = ClipTable(run_dir / "val_clips.arrow")
+    val_ds = ClipDataset(val_table, langs, config["data"]["sample_rate"])
+    factors = _balance_factors(balance_json)
     caps = BatchCaps(samp["max_batch_duration_s"], samp["max_batch_size"], samp["max_tokens_in_batch"])
     edges = config["data"]["bucket_edges_s"]
     sub = s1["model"]["subsampling_factor"]
-    keep = alignable(train_ds.durations, np.asarray(t["num_tokens"]), sub)
+    keep = alignable(train_table.duration_s, train_table.num_tokens, sub)
     if not keep.all():
         logging.getLogger(__name__).warning("%d train clips have more tokens than encoder frames (subsampling %d): "
                                             "left out, CTC/TDT cannot align them", int((~keep).sum()), sub)
-    train_sampler = BucketingBatchSampler(train_ds.durations, t["num_tokens"], groups, _balance_factors(balance_json),
+    train_sampler = BucketingBatchSampler(train_table.duration_s, train_table.num_tokens, train_table.group,
+                                          [factors.get(g, 1.0) for g in train_table.groups] if factors else None,
                                           edges, caps, seed=tr["seed"], rank=trainer.global_rank,
                                           world_size=trainer.world_size, keep=keep)
-    val_tokens = [len(model.tokenizer.text_to_ids(x)) for x in val_ds.rows["text_norm"]]
-    val_sampler = BucketingBatchSampler(val_ds.durations, val_tokens, ["val"] * len(val_ds), None, edges, caps,
+    val_sampler = BucketingBatchSampler(val_table.duration_s, val_table.num_tokens, val_table.group, None, edges, caps,
                                         shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size)
     if train_sampler.stats["batches_per_rank"] == 0:
-        raise MayaError(f"{train_tokens}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
+        raise MayaError(f"{train_clips}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
                         f"fewer than the {trainer.world_size} ranks; add data or use fewer devices")
     model.sampler = train_sampler
     train_dl, val_dl = _loader(train_ds, train_sampler, workers), _loader(val_ds, val_sampler, workers)
