@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependency list changes; a second `make` is instant.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install browser demo test test-fast lint dag bench model-summary prod-readiness clean clean-results
+.PHONY: install browser demo test test-fast lint dag bench bench-scale model-summary prod-readiness clean clean-results
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ dag: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Stage-1 data layer at 3,551 shards x 15,000 clips (~20 GB scratch; --shards/--clips-per-shard to shrink).
+bench-scale: install
+	$(BIN)/python -m benchmarks.scale
 
 # Parameters per component of the production Stage-1 network (meta device, no weights allocated).
 model-summary: install

@@ -115,6 +115,10 @@ def synthetic_encoder(texts):
 
 # ---- measurements, each in a fresh process -------------------------------------------------
 def rss_mb() -> float:
+    """Peak RSS of this process (VmHWM: unlike ru_maxrss it does not inherit the parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -135,7 +139,7 @@ def child_new(args) -> dict:
 
     from maya.batching import alignable
     from maya.clip_table import ClipTable
-    from maya.stage1.data import ClipDataset, collate
+    from maya.stage1.data import ClipDataset, collate, release_free_memory
     from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
 
     base = rss_mb()
@@ -149,6 +153,7 @@ def child_new(args) -> dict:
     s = BucketingBatchSampler(table.duration_s, table.num_tokens, table.group, _factors(len(table.groups)), EDGES,
                               BatchCaps(120.0, 16, 400), seed=1, rank=0, world_size=WORLD, keep=keep)
     stats = s.stats
+    release_free_memory()  # what train() does before the DataLoader forks its workers
     plan = time.perf_counter() - t
     out = {"clips": len(table), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan, "rss_plan_mb": rss_mb(),
            "planned_clips": stats["clips"], "batches_per_rank": stats["batches_per_rank"]}

@@ -111,6 +111,18 @@ class ClipDataset(torch.utils.data.Dataset):
         return torch.from_numpy(audio), tokens, int(self.language_ids[i])
 
 
+def release_free_memory() -> None:
+    """Give the heap that planning an epoch freed back to the OS (glibc ``malloc_trim``) before
+    DataLoader workers fork: otherwise each worker's allocations reuse those inherited free pages
+    and copy them (measured: +2.4 GB PSS for 6 workers at 53M clips)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 def collate(items):
     audios, tokens, langs = zip(*items)
     sig, a_len = pad_audio(audios)

@@ -135,7 +135,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from maya.clip_table import ClipTable, SentencePieceEncoder, write_clip_table
-    from maya.stage1.data import ClipDataset, WaveAugment
+    from maya.stage1.data import ClipDataset, WaveAugment, release_free_memory
     from maya.stage1.init import init_from_pretrained
     from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
 
@@ -199,6 +199,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
         raise MayaError(f"{train_clips}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
                         f"fewer than the {trainer.world_size} ranks; add data or use fewer devices")
     model.sampler = train_sampler
+    release_free_memory()  # the plan's temporaries, before the DataLoader forks workers
     train_dl, val_dl = _loader(train_ds, train_sampler, workers), _loader(val_ds, val_sampler, workers)
 
     if len(val_ds) == 0:
