@@ -248,10 +248,11 @@ def data_layer(rows: list, work: Path, clips: int, baseline_clips: int) -> None:
     refs = real_shards(work / "audio")
     split = synth_split(work / f"train-{clips}.parquet", clips, refs)
     table = work / f"train_clips-{clips}.arrow"
-    t = time.perf_counter()
+    write_s = None  # reused from an earlier run
     if not table.exists():
+        t = time.perf_counter()
         write_clip_table(split, table, synthetic_encoder, 32000)
-    write_s = time.perf_counter() - t
+        write_s = time.perf_counter() - t
     new = child("new", table=table)
     base = work / f"train-{baseline_clips}.parquet"
     synth_split(base, baseline_clips, refs)

@@ -230,7 +230,10 @@ class ClipTable:
     def tokens(self, i: int) -> np.ndarray:
         return self.token_values[self.token_offsets[i]: self.token_offsets[i + 1]]
 
+    def language_lookup(self, languages: Sequence[str]) -> np.ndarray:
+        """Index in ``languages`` (the model's order) of each table language code (-1: not there)."""
+        return np.array([languages.index(x) if x in languages else -1 for x in self.languages], dtype=np.int64)
+
     def language_ids(self, languages: Sequence[str]) -> np.ndarray:
-        """Per clip, the index of its language in ``languages`` (the model's order)."""
-        lookup = np.array([languages.index(x) if x in languages else -1 for x in self.languages], dtype=np.int64)
-        return lookup[self.language] if len(self.languages) else np.zeros(len(self), dtype=np.int64)
+        """Per clip, the index of its language in ``languages``."""
+        return self.language_lookup(languages)[self.language] if len(self.languages) else np.zeros(len(self), np.int64)

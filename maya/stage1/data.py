@@ -72,7 +72,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, clips: ClipTable, languages: Sequence[str], sample_rate: int = 16000,
                  augment: WaveAugment | None = None):
         self.clips = clips
-        self.language_ids = clips.language_ids(list(languages))
+        self.language_lookup = clips.language_lookup(list(languages))  # per code, not per clip
         self.sample_rate = sample_rate
         self.augment = augment
         self.reader = TarOffsetReader(sample_rate=sample_rate)
@@ -108,7 +108,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 lo, hi = self.augment.noise_snr_db
                 audio = add_noise(audio, self._noise(rng, len(audio)), float(rng.uniform(lo, hi)))
         tokens = torch.from_numpy(self.clips.tokens(i).astype(np.int64))
-        return torch.from_numpy(audio), tokens, int(self.language_ids[i])
+        return torch.from_numpy(audio), tokens, int(self.language_lookup[self.clips.language[i]])
 
 
 def release_free_memory() -> None:
