@@ -194,6 +194,8 @@ def child_old(args) -> dict:
 def _workers(ds, batch_sampler, collate, torch, workers: int = 6, batches: int = 500) -> dict:
     """PSS added by ``workers`` DataLoader workers decoding ``batches`` batches (main + workers)."""
     before = pss_mb()
+    # Stop one batch short of the epoch's end: after the last one the workers exit, and with them their PSS.
+    batches = min(batches, max(1, len(batch_sampler) - 1))
     dl = torch.utils.data.DataLoader(ds, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers)
     it = iter(dl)
     t = time.perf_counter()
