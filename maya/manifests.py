@@ -9,7 +9,6 @@ member name inside the shard's tar; ``tar_path``/``tar_offset``/``tar_nbytes`` l
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Iterable
 
@@ -53,17 +52,48 @@ def nemo_entry(row: dict, taskname: str = "asr", *, text_field: str = "transcrip
     return entry
 
 
+def nemo_lines(t: pa.Table, taskname: str = "asr", *, text_field: str = "transcript",
+               audio_filepath: pa.Array | None = None, tar_fields: bool = True,
+               shard_id: int | None = None) -> pa.Array:
+    """``nemo_entry`` of every row of ``t`` as JSON lines, column-wise (maya.jsonl)."""
+    from maya.jsonl import json_lines
+
+    member = t.column("member")
+    tarred = pc.is_valid(member)
+    lang = t.column("language")
+    n = t.num_rows
+    fields = {
+        "audio_filepath": audio_filepath if audio_filepath is not None else pc.coalesce(member, t.column("audio_path")),
+        "duration": nemo_duration(t),
+        "text": t.column(text_field),
+        "lang": lang,
+        "taskname": pa.repeat(taskname, n),
+        "source_lang": lang,
+        "target_lang": lang,
+        "pnc": pa.repeat("yes", n),
+        "segment_id": t.column("segment_id"),
+        "corpus": t.column("corpus"),
+        "shard_id": pa.repeat(shard_id, n) if shard_id is not None else t.column("shard_id"),
+        "speaker": t.column("speaker_id"),
+    }
+    if not tar_fields:
+        return json_lines(fields)
+    tar = {"tar_path": t.column("audio_path"), "tar_offset": t.column("offset"), "tar_nbytes": t.column("nbytes")}
+    return json_lines(fields, tar, tarred)
+
+
 def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, out_jsonl: str | Path,
                    duplicates: pa.Table | None = None) -> dict:
     """Stream kept clips from shard indexes into a Parquet and a NeMo JSONL manifest, leaving out
     the clips ``duplicates`` (maya.dedup) lists as copies of an earlier shard's."""
     from maya.dedup import drop_duplicates
+    from maya.jsonl import write_lines
 
     out_parquet, out_jsonl = Path(out_parquet), Path(out_jsonl)
     out_parquet.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     seconds = 0.0
-    with pq.ParquetWriter(out_parquet, MANIFEST_SCHEMA) as writer, open(out_jsonl, "w", encoding="utf-8") as jf:
+    with pq.ParquetWriter(out_parquet, MANIFEST_SCHEMA) as writer, open(out_jsonl, "wb") as jf:
         for path in index_paths:
             kept = kept_rows(pq.read_table(path))
             if duplicates is not None:
@@ -71,12 +101,18 @@ def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, o
             if kept.num_rows == 0:
                 continue
             writer.write_table(kept)
-            for row in kept.to_pylist():
-                entry = nemo_entry(row)
-                seconds += entry["duration"]
-                jf.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            write_lines(nemo_lines(kept), jf)
+            seconds += pc.sum(nemo_duration(kept)).as_py() or 0.0
             n += kept.num_rows
     return {"clips": n, "hours": round(seconds / 3600, 4)}
+
+
+def nemo_duration(t: pa.Table) -> pa.Array:
+    """The manifest's ``duration``: decoded where known (a 0.0 means unknown, as in nemo_entry),
+    else the metadata's, rounded as written."""
+    decoded = t.column("decoded_duration_s")
+    known = pc.and_kleene(pc.is_valid(decoded), pc.not_equal(decoded, 0.0))
+    return pc.round(pc.if_else(known, decoded, t.column("duration_s")), 4)
 
 
 def materialise_flac(rows: Iterable[dict], out_dir: str | Path, sample_rate: int = 16000) -> list[dict]:

@@ -24,14 +24,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from maya.errors import MayaError
 from maya.config import section_defaults
-from maya.manifests import MANIFEST_SCHEMA, nemo_entry
-from maya.text.normalize import normalize_text
+from maya.jsonl import write_lines
+from maya.manifests import MANIFEST_SCHEMA, nemo_lines
+from maya.text.normalize import normalize_array
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,17 @@ def unit_hash(*parts: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def pool(u: float, s: SplitSettings) -> str:
-    if u < s.test_fraction:
-        return "test"
-    if u < s.test_fraction + s.val_fraction:
-        return "val"
-    return "train"
+def unit_hashes(keys: pa.Array, *prefix: str) -> np.ndarray:
+    """``unit_hash(*prefix, key)`` of every key, hashing each distinct key once (a language's
+    speakers number in the thousands, its clips in the millions)."""
+    uniq = pc.unique(keys)
+    values = np.array([unit_hash(*prefix, k) for k in uniq.to_pylist()], dtype=np.float64)
+    return values[pc.index_in(keys, uniq).to_numpy(zero_copy_only=False)]
+
+
+def pools(u: np.ndarray, s: SplitSettings) -> np.ndarray:
+    """Index into SPLITS of each number in [0, 1): test below test_fraction, then val, then train."""
+    return np.where(u < s.test_fraction, 2, np.where(u < s.test_fraction + s.val_fraction, 1, 0)).astype(np.int8)
 
 
 def _speakers(paths: list[Path]) -> tuple[set, bool]:
@@ -83,20 +90,27 @@ def _speakers(paths: list[Path]) -> tuple[set, bool]:
     return speakers, complete
 
 
-def assign_split(r: dict, lang: str, by_speaker: bool, settings: SplitSettings) -> tuple[str | None, str, str | None]:
-    """(split or None, normalised text, exclusion reason or None) for one clip."""
-    norm = normalize_text(r["transcript"] or "", lang)
-    if not norm:
-        return None, norm, "empty_after_normalisation"
-    key = r["speaker_id"] if by_speaker else f"{r['corpus']}/{r['segment_id']}"
-    split = pool(unit_hash(settings.salt, lang, "speaker" if by_speaker else "clip", key), settings)
+def assign_splits(batch: pa.RecordBatch, lang: str, by_speaker: bool,
+                  settings: SplitSettings) -> tuple[pa.Array, np.ndarray, dict[str, int]]:
+    """(normalised texts, split index per clip with -1 for excluded, exclusion counts) of a batch."""
+    norm = normalize_array(batch.column("transcript"), lang)
+    if by_speaker:
+        split = pools(unit_hashes(pc.fill_null(batch.column("speaker_id"), ""), settings.salt, lang, "speaker"), settings)
+    else:
+        keys = pc.binary_join_element_wise(batch.column("corpus"), batch.column("segment_id"), "/")
+        split = pools(unit_hashes(keys, settings.salt, lang, "clip"), settings)
+    empty = pc.equal(norm, "").to_numpy(zero_copy_only=False)
+    excluded = {"empty_after_normalisation": int(empty.sum())}
     if settings.text_disjoint:
-        text_pool = pool(unit_hash(settings.salt, lang, "text", norm), settings)
-        if not by_speaker:
-            return text_pool, norm, None
-        if text_pool != split:
-            return None, norm, "speaker_text_pool_conflict"
-    return split, norm, None
+        text_pool = pools(unit_hashes(norm, settings.salt, lang, "text"), settings)
+        if by_speaker:
+            conflict = (text_pool != split) & ~empty  # empty text is the reason that counts
+            excluded["speaker_text_pool_conflict"] = int(conflict.sum())
+            split[conflict] = -1
+        else:
+            split = text_pool
+    split[empty] = -1
+    return norm, split, {k: v for k, v in excluded.items() if v}
 
 
 def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: SplitSettings,
@@ -116,7 +130,7 @@ def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: 
     if not by_lang:
         raise MayaError("no clips in any manifest: nothing to split (see results/qc/summary.json)")
     writers = {s: pq.ParquetWriter(out_dir / f"{s}.parquet", SPLIT_SCHEMA) for s in SPLITS}
-    jsonl = {s: open(out_dir / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
+    jsonl = {s: open(out_dir / f"{s}.jsonl", "wb") for s in SPLITS}
     try:
         for lang in sorted(by_lang):
             speakers, complete = _speakers(by_lang[lang])
@@ -132,24 +146,21 @@ def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: 
                 log.warning(msg)
             for path in by_lang[lang]:
                 for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-                    parts: dict[str, list[dict]] = {s: [] for s in SPLITS}
-                    for r in batch.to_pylist():
-                        stats["clips_in"] += 1
-                        split, norm, why = assign_split(r, lang, by_speaker, settings)
-                        if split is None:
-                            stats["excluded"][why] += 1
+                    stats["clips_in"] += batch.num_rows
+                    norm, split, excluded = assign_splits(batch, lang, by_speaker, settings)
+                    stats["excluded"].update(excluded)
+                    table = pa.Table.from_batches([batch]).append_column("text_norm", norm.cast(pa.string()))
+                    for i, s in enumerate(SPLITS):
+                        part = table.filter(pa.array(split == i))
+                        if part.num_rows == 0:
                             continue
-                        parts[split].append({**r, "text_norm": norm, "split": split})
-                    for s, rows in parts.items():
-                        if not rows:
-                            continue
-                        writers[s].write_table(pa.Table.from_pylist(rows, schema=SPLIT_SCHEMA))
-                        for r in rows:
-                            jsonl[s].write(json.dumps(nemo_entry(r), ensure_ascii=False) + "\n")
+                        part = part.append_column("split", pa.repeat(s, part.num_rows)).cast(SPLIT_SCHEMA)
+                        writers[s].write_table(part)
+                        write_lines(nemo_lines(part), jsonl[s])
                         st = stats[s]
-                        st["clips"] += len(rows)
-                        st["hours"] += sum(r["duration_s"] or 0.0 for r in rows) / 3600
-                        st["speakers"].update(r["speaker_id"] for r in rows)
+                        st["clips"] += part.num_rows
+                        st["hours"] += (pc.sum(part.column("duration_s")).as_py() or 0.0) / 3600
+                        st["speakers"].update(x for x in pc.unique(part.column("speaker_id")).to_pylist() if x is not None)
             for s in SPLITS:
                 stats[s]["speakers"] = len(stats[s]["speakers"])
                 stats[s]["hours"] = round(stats[s]["hours"], 4)

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import random
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from maya.errors import MayaError
-from maya.text.scripts import script_fraction
+from maya.text.scripts import SCRIPT_RANGES
 
 log = logging.getLogger(__name__)
 
@@ -35,43 +36,123 @@ def language_token(lang: str) -> str:
     return f"<|{lang}|>"
 
 
-def train_texts(train_parquet: str | Path, min_script_fraction: float = 0.9,
-                max_chars: int = 400) -> dict[str, list[str]]:
-    """Distinct normalised train transcripts per language, quality-filtered (mostly in the
-    language's script, not absurdly long), in a stable order."""
-    t = pq.read_table(train_parquet, columns=["language", "text_norm"])
-    by_lang: dict[str, set[str]] = defaultdict(set)
-    for lang, text in zip(t.column("language").to_pylist(), t.column("text_norm").to_pylist()):
-        if text and len(text) <= max_chars and script_fraction(text, lang) >= min_script_fraction:
-            by_lang[lang].add(text)
-    return {lang: sorted(texts) for lang, texts in sorted(by_lang.items())}
+def script_fractions(texts: pa.Array, lang: str) -> np.ndarray:
+    """``script_fraction`` of every text of an Arrow string array (Arrow's regex kernels)."""
+    import pyarrow.compute as pc
+
+    letters = pc.replace_substring_regex(texts, r"[^\pL\pM]", "")  # letters and marks only
+    n = pc.utf8_length(letters).to_numpy(zero_copy_only=False)
+    ranges = "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in SCRIPT_RANGES[lang])
+    native = pc.count_substring_regex(letters, f"[{ranges}]").to_numpy(zero_copy_only=False)
+    return np.where(n > 0, native / np.maximum(n, 1), 1.0)
 
 
-def balanced_sample(texts: Mapping[str, Sequence[str]], shares: Mapping[str, float], total: int,
-                    seed: int) -> tuple[list[str], dict[str, dict]]:
-    """``total`` sentences split across languages by ``shares``; returns (sentences, stats)."""
-    rng = random.Random(seed)
-    norm = sum(shares.get(lang, 0.0) for lang in texts)
+def text_hashes(texts: pa.Array) -> np.ndarray:
+    """A stable 64-bit hash of every text (pandas' SipHash with its fixed key: no dependence on
+    PYTHONHASHSEED), to count and choose distinct sentences without holding them."""
+    from pandas.util import hash_array
+
+    return hash_array(np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object), categorize=False)
+
+
+@dataclass
+class SamplePlan:
+    """Which train rows go into the tokenizer sample, and how many times each."""
+
+    rows: np.ndarray      # global row indices into the split, ascending
+    copies: np.ndarray    # times each row is written
+    stats: dict[str, dict]
+
+
+def plan_balanced_sample(train_parquet: str | Path, shares: Mapping[str, float], total: int | None,
+                         seed: int, min_script_fraction: float = 0.9, max_chars: int = 400,
+                         batch_rows: int = 262144) -> SamplePlan:
+    """``total`` sentences split across languages by ``shares`` (``None``: as many as there are
+    distinct texts), from the distinct normalised train transcripts that are mostly in the
+    language's script and not absurdly long. A language with fewer distinct texts than its share
+    repeats them deterministically; one with more gets a seeded choice. One pass over the split,
+    holding two 8-byte numbers per eligible clip, never the texts."""
+    import pyarrow.compute as pc
+
+    hashes: dict[str, list[np.ndarray]] = defaultdict(list)
+    rows: dict[str, list[np.ndarray]] = defaultdict(list)
+    start = 0
+    for batch in pq.ParquetFile(train_parquet).iter_batches(batch_size=batch_rows, columns=["language", "text_norm"]):
+        langs = batch.column("language").dictionary_encode()
+        texts = pc.fill_null(batch.column("text_norm"), "")
+        codes = langs.indices.to_numpy(zero_copy_only=False)
+        ok = (pc.utf8_length(texts).to_numpy(zero_copy_only=False) <= max_chars) \
+            & pc.not_equal(texts, "").to_numpy(zero_copy_only=False)
+        for code, lang in enumerate(langs.dictionary.to_pylist()):
+            if lang not in SCRIPT_RANGES:
+                continue
+            idx = np.flatnonzero((codes == code) & ok)
+            if len(idx) == 0:
+                continue
+            sub = texts.take(pa.array(idx))
+            keep = script_fractions(sub, lang) >= min_script_fraction
+            hashes[lang].append(text_hashes(sub.filter(pa.array(keep))))
+            rows[lang].append(idx[keep] + start)
+        start += batch.num_rows
+    distinct: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for lang in sorted(hashes):
+        h, first = np.unique(np.concatenate(hashes[lang]), return_index=True)
+        distinct[lang] = (h, np.concatenate(rows[lang])[first])
+    norm = sum(shares.get(lang, 0.0) for lang in distinct)
     if not norm:
         raise MayaError("no language has both train text and a balancing weight")
-    out: list[str] = []
-    stats = {}
-    for lang in sorted(texts):
+    total = total or sum(len(h) for h, _ in distinct.values())
+    picked_rows, picked_copies, stats = [], [], {}
+    mix = np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+    for lang, (h, first) in distinct.items():
         want = max(1, round(total * shares.get(lang, 0.0) / norm))
-        pool = list(texts[lang])
-        rng.shuffle(pool)
-        reps = math.ceil(want / len(pool))
-        picked = (pool * reps)[:want]
-        out.extend(picked)
-        stats[lang] = {"distinct": len(pool), "sampled": want, "repeats": round(want / len(pool), 3)}
-    rng.shuffle(out)
-    return out, stats
+        order = np.argsort(_splitmix(h ^ mix), kind="stable")  # a seeded shuffle of the pool
+        pool = first[order]
+        reps, rest = divmod(want, len(pool))
+        copies = np.full(min(want, len(pool)), reps, np.int64)
+        copies[:rest] += 1
+        keep = pool[: len(copies)]
+        picked_rows.append(keep)
+        picked_copies.append(copies)
+        stats[lang] = {"distinct": int(len(pool)), "sampled": int(want), "repeats": round(want / len(pool), 3)}
+    rows_all = np.concatenate(picked_rows)
+    order = np.argsort(rows_all, kind="stable")
+    return SamplePlan(rows_all[order], np.concatenate(picked_copies)[order], stats)
 
 
-def train_bpe(sentences: Iterable[str], out_dir: str | Path, vocab_size: int,
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: decorrelates the seeded hashes so each seed gives another choice."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def write_sample(train_parquet: str | Path, plan: SamplePlan, out: str | Path, batch_rows: int = 262144) -> int:
+    """The planned sentences, one per line (each as many times as planned), streamed from the split."""
+    import pyarrow.compute as pc
+
+    from maya.jsonl import write_lines
+
+    n, start = 0, 0
+    with open(out, "wb") as f:
+        for batch in pq.ParquetFile(train_parquet).iter_batches(batch_size=batch_rows, columns=["text_norm"]):
+            lo, hi = np.searchsorted(plan.rows, [start, start + batch.num_rows])
+            local = np.repeat(plan.rows[lo:hi] - start, plan.copies[lo:hi])
+            if len(local):
+                texts = batch.column("text_norm").take(pa.array(local)).cast(pa.large_string())
+                write_lines(pc.binary_join_element_wise(texts, pa.scalar("\n", pa.large_string()),
+                                                        pa.scalar("", pa.large_string())), f)
+                n += len(local)
+            start += batch.num_rows
+    return n
+
+
+def train_bpe(sentences: Iterable[str] | Path, out_dir: str | Path, vocab_size: int,
               character_coverage: float = 0.9999, split_by_unicode_script: bool = True,
               seed: int = 1234) -> Path:
-    """SentencePiece BPE via NeMo's own trainer (tokenizer.model, tokenizer.vocab, vocab.txt)."""
+    """SentencePiece BPE via NeMo's own trainer (tokenizer.model, tokenizer.vocab, vocab.txt), on
+    ``sentences`` or on a text file of one sentence per line (a ``Path``)."""
     import sentencepiece as spm
     from nemo.collections.common.tokenizers.sentencepiece_tokenizer import create_spt_model
 
@@ -79,10 +160,13 @@ def train_bpe(sentences: Iterable[str], out_dir: str | Path, vocab_size: int,
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("tokenizer.model", "tokenizer.vocab", "vocab.txt"):
         (out_dir / stale).unlink(missing_ok=True)  # create_spt_model silently keeps an old model
-    sample = out_dir / "text_sample.txt"
-    with open(sample, "w", encoding="utf-8") as f:
-        for s in sentences:
-            f.write(s + "\n")
+    if isinstance(sentences, Path):
+        sample = sentences
+    else:
+        sample = out_dir / "text_sample.txt"
+        with open(sample, "w", encoding="utf-8") as f:
+            for s in sentences:
+                f.write(s + "\n")
     spm.set_random_generator_seed(seed)  # NeMo trains with shuffle_input_sentence=true
     try:
         create_spt_model(str(sample), vocab_size, sample_size=-1, do_lower_case=False, tokenizer_type="bpe",
@@ -167,6 +251,18 @@ def unk_count(tokenizer_dir: str | Path, texts: Iterable[str]) -> int:
     tok = SentencePieceTokenizer(str(Path(tokenizer_dir) / "tokenizer.model"))
     unk = tok.tokenizer.unk_id()
     return sum(ids.count(unk) for ids in (tok.text_to_ids(t) for t in texts))
+
+
+def unk_count_file(tokenizer_dir: str | Path, path: str | Path, chunk: int = 100_000) -> int:
+    """``unk_count`` over the lines of a text file, encoded a chunk at a time by SentencePiece."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(Path(tokenizer_dir) / "tokenizer.model"))
+    unk, total = sp.unk_id(), 0
+    with open(path, encoding="utf-8") as f:
+        while lines := [line.rstrip("\n") for _, line in zip(range(chunk), f)]:
+            total += int(sum(ids.count(unk) for ids in sp.encode(lines)))
+    return total
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # quiet, deterministic HF tokenizers in jobs

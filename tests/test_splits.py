@@ -104,3 +104,41 @@ def test_nemo_jsonl_matches_parquet(tmp_path):
     for s in ("train", "val", "test"):
         lines = [json.loads(x) for x in (tmp_path / "o" / f"{s}.jsonl").read_text().splitlines()]
         assert [x["segment_id"] for x in lines] == [r["segment_id"] for r in load(tmp_path / "o")[s]]
+
+
+def _reference_split(r, lang, by_speaker, s):
+    """The split rule clip by clip, as the module docstring states it (the columnar code must agree)."""
+    from maya.splits import unit_hash
+    from maya.text.normalize import normalize_text
+
+    def pool(u):
+        return "test" if u < s.test_fraction else "val" if u < s.test_fraction + s.val_fraction else "train"
+
+    norm = normalize_text(r["transcript"] or "", lang)
+    if not norm:
+        return None
+    key = r["speaker_id"] if by_speaker else f"{r['corpus']}/{r['segment_id']}"
+    split = pool(unit_hash(s.salt, lang, "speaker" if by_speaker else "clip", key))
+    if s.text_disjoint:
+        text_pool = pool(unit_hash(s.salt, lang, "text", norm))
+        if not by_speaker:
+            return text_pool
+        if text_pool != split:
+            return None
+    return split
+
+
+@pytest.mark.parametrize("by_speaker,text_disjoint", [(True, False), (True, True), (False, True), (False, False)])
+def test_columnar_assignment_equals_the_clip_by_clip_rule(by_speaker, text_disjoint):
+    from maya.splits import SPLITS, assign_splits
+
+    rs = rows("hi", 12, 40)
+    rs[3]["transcript"] = "।।"  # normalises to nothing
+    rs[5]["transcript"] = None
+    batch = pa.RecordBatch.from_pylist(rs, schema=MANIFEST_SCHEMA)
+    s = SplitSettings(val_fraction=0.2, test_fraction=0.2, text_disjoint=text_disjoint)
+    norm, split, excluded = assign_splits(batch, "hi", by_speaker, s)
+    want = [_reference_split(r, "hi", by_speaker, s) for r in rs]
+    assert [SPLITS[i] if i >= 0 else None for i in split] == want
+    assert excluded["empty_after_normalisation"] == 2
+    assert sum(excluded.values()) == want.count(None)

@@ -7,22 +7,25 @@ from pathlib import Path
 
 from maya.config import section_defaults
 from maya.entry import parser, run
-from maya.tokenizers import balanced_sample, train_bpe, train_texts, unk_count
+from maya.tokenizers import plan_balanced_sample, train_bpe, unk_count_file, write_sample
 
 log = logging.getLogger("train_tokenizer")
 
 
 def main(args):
-    texts = train_texts(args.train)
     weights = json.load(open(args.weights))
     shares = {lang: v["share_after"] for lang, v in weights["languages"].items()}
     t = {**section_defaults("tokenizer"), **json.loads(args.settings)}
-    total = t["sample_sentences"] or sum(len(v) for v in texts.values())
-    sample, stats = balanced_sample(texts, shares, total, t["seed"])
-    out = train_bpe(sample, args.out_dir, args.vocab_size, t["character_coverage"], t["split_by_unicode_script"], t["seed"])
-    unk = unk_count(out, [s for v in texts.values() for s in v])
-    (Path(out) / "sample_stats.json").write_text(json.dumps({"languages": stats, "unk_on_train_text": unk}, indent=1) + "\n")
-    log.info("BPE %d -> %s; %d sentences sampled; <unk> on train text: %d", args.vocab_size, out, len(sample), unk)
+    plan = plan_balanced_sample(args.train, shares, t["sample_sentences"], t["seed"])
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sample = out / "text_sample.txt"
+    n = write_sample(args.train, plan, sample)
+    log.info("sample: %d sentences (%d distinct) -> %s", n, len(plan.rows), sample)
+    train_bpe(sample, out, args.vocab_size, t["character_coverage"], t["split_by_unicode_script"], t["seed"])
+    unk = unk_count_file(out, sample)
+    (out / "sample_stats.json").write_text(json.dumps({"languages": plan.stats, "unk_on_sample": unk}, indent=1) + "\n")
+    log.info("BPE %d -> %s; <unk> on the sample: %d", args.vocab_size, out, unk)
 
 
 def build_parser():
