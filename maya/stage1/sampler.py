@@ -38,19 +38,21 @@ class BatchCaps:
 
 
 def repeat_indices(groups: np.ndarray, factors: Sequence[float], rng: np.random.Generator) -> np.ndarray:
-    """Indices of one rebalanced epoch: group ``g``'s clips ``factors[g]`` times (fraction sampled)."""
+    """Indices (int32) of one rebalanced epoch: group ``g``'s clips ``factors[g]`` times (fraction
+    sampled). One mask pass per group instead of an argsort: a few small arrays at 53M clips."""
     groups = np.asarray(groups)
-    order = np.argsort(groups, kind="stable")  # each group's indices, ascending
-    present, starts = np.unique(groups[order], return_index=True)
-    out = []
-    for g, idx in zip(present, np.split(order, starts[1:])):
+    parts = []
+    for g in range(int(groups.max()) + 1 if len(groups) else 0):
+        idx = np.flatnonzero(groups == g).astype(np.int32)  # ascending
+        if not len(idx):
+            continue
         f = float(factors[g])
         whole = int(np.floor(f))
-        out.extend([idx] * whole)
+        parts.extend([idx] * whole)
         extra = int(round((f - whole) * len(idx)))
         if extra:
-            out.append(rng.choice(idx, size=extra, replace=False))
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+            parts.append(rng.choice(idx, size=extra, replace=False))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 def pack(order: np.ndarray, duration_ms: np.ndarray, tokens: np.ndarray, caps: BatchCaps) -> np.ndarray:
@@ -65,13 +67,20 @@ def pack(order: np.ndarray, duration_ms: np.ndarray, tokens: np.ndarray, caps: B
     n = len(order)
     if n == 0:
         return np.zeros(1, dtype=np.int64)
-    cd = np.concatenate([[0], np.cumsum(duration_ms[order], dtype=np.int64)])
-    ct = np.concatenate([[0], np.cumsum(tokens[order], dtype=np.int64)])
-    start = np.arange(n, dtype=np.int64)
-    end = np.minimum(np.searchsorted(cd, cd[:-1] + round(caps.max_duration_s * 1000), side="right") - 1,
-                     np.searchsorted(ct, ct[:-1] + caps.max_tokens, side="right") - 1)
-    end = np.maximum(np.minimum(end, start + caps.max_batch_size), start + 1)
-    jump = np.append(end, n)  # jump[n] = n: the chain stays at the end
+    # int64 sums (53M clips x 20 s in ms overflow int32), int32 positions: ~40 bytes per clip.
+    cd = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(duration_ms[order], dtype=np.int64, out=cd[1:])
+    end = np.searchsorted(cd, cd[:-1] + round(caps.max_duration_s * 1000), side="right").astype(np.int32)
+    np.cumsum(tokens[order], dtype=np.int64, out=cd[1:])  # reuse the buffer for the token sums
+    np.minimum(end, np.searchsorted(cd, cd[:-1] + caps.max_tokens, side="right").astype(np.int32), out=end)
+    del cd
+    end -= 1
+    start = np.arange(n, dtype=np.int32)
+    np.minimum(end, start + min(caps.max_batch_size, n), out=end)
+    np.maximum(end, start + 1, out=end)
+    del start
+    jump = np.append(end, np.int32(n))  # jump[n] = n: the chain stays at the end
+    del end
     reached = np.zeros(1, dtype=np.int64)  # {end^m(0) : m < 2^k}
     while reached[-1] != n:
         reached = np.union1d(reached, jump[reached])
@@ -141,13 +150,14 @@ class BucketingBatchSampler:
                  seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True,
                  keep: Sequence[bool] | None = None):
         self.durations = np.asarray(durations)
-        self.duration_ms = np.round(self.durations.astype(np.float64) * 1000).astype(np.int64)
+        self.duration_ms = np.round(self.durations.astype(np.float64) * 1000).astype(np.int32)
         # Clips never to sample (e.g. more tokens than encoder frames): still indexable, never drawn.
         self.keep = None if keep is None else np.asarray(keep, dtype=bool)
         self.tokens = np.asarray(tokens)
         self.groups = np.asarray(groups)
         self.repeat_factors = None if repeat_factors is None else np.asarray(repeat_factors, dtype=float)
         self.edges = np.asarray(bucket_edges, dtype=float)
+        self.bucket = np.searchsorted(self.edges, self.durations, side="right").astype(np.int8)
         self.caps = caps
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
         self.epoch = 0
@@ -162,19 +172,25 @@ class BucketingBatchSampler:
         if self.shuffle and self.repeat_factors is not None:
             idx = repeat_indices(self.groups, self.repeat_factors, rng)
         else:
-            idx = np.arange(len(self.durations))
+            idx = np.arange(len(self.durations), dtype=np.int32)
         if self.keep is not None:
             idx = idx[self.keep[idx]]
-        bucket = np.searchsorted(self.edges, self.durations[idx], side="right")
-        by_bucket = np.argsort(bucket, kind="stable")
-        present, starts = np.unique(bucket[by_bucket], return_index=True)
-        clips, bounds = [], [np.zeros(1, dtype=np.int64)]
-        for members in np.split(idx[by_bucket], starts[1:]) if len(idx) else []:
+        # Int32 clip positions, written bucket by bucket into one array: at 70M rebalanced clips the
+        # plan's peak is a few int32/int64 arrays of the largest bucket, not a dozen of the epoch.
+        bucket = self.bucket[idx]
+        clips = np.empty(len(idx), dtype=np.int32)
+        bounds, done = [np.zeros(1, dtype=np.int64)], 0
+        for b in range(len(self.edges) + 1):
+            members = idx[bucket == b]
+            if not len(members):
+                continue
             order = rng.permutation(members) if self.shuffle else members
-            b = pack(order, self.duration_ms, self.tokens, self.caps)
-            bounds.append(b[1:] + sum(len(c) for c in clips))
-            clips.append(order)
-        clips = np.concatenate(clips) if clips else np.zeros(0, dtype=np.int64)
+            del members
+            clips[done: done + len(order)] = order
+            bounds.append(pack(order, self.duration_ms, self.tokens, self.caps)[1:] + done)
+            done += len(order)
+            del order
+        del bucket, idx
         bounds = np.concatenate(bounds)
         n_batches = len(bounds) - 1
         costs = batch_costs(bounds, self.durations[clips], self.tokens[clips])
@@ -187,7 +203,7 @@ class BucketingBatchSampler:
         first = clips[bounds[:-1]] if n_batches else np.zeros(0, dtype=np.int64)
         over = (size == 1) & ((self.durations[first] > self.caps.max_duration_s) | (self.tokens[first] > self.caps.max_tokens))
         stats = {
-            "clips": int(len(idx)), "batches": int(n_batches),
+            "clips": int(len(clips)), "batches": int(n_batches),
             "excluded_clips": 0 if self.keep is None else int((~self.keep).sum()),
             "batches_per_rank": int(per_rank.shape[1]),
             "dropped_batches": int(n_batches - per_rank.size),
