@@ -17,15 +17,16 @@ from pathlib import Path
 PACKAGE = "maya"
 
 
+@lru_cache(maxsize=None)
 def _module_file(repo: Path, module: str) -> Path | None:
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
     base = repo.joinpath(*parts)
     if (base / "__init__.py").is_file():
-        return base / "__init__.py"
+        return (base / "__init__.py").resolve()
     if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
+        return base.with_suffix(".py").resolve()
     return None
 
 
@@ -37,7 +38,8 @@ def _package_of(repo: Path, path: Path) -> str:
     return ".".join(parts[:-1])
 
 
-def _imports(repo: Path, path: Path) -> set[str]:
+@lru_cache(maxsize=None)  # ~25 rules share most modules: parse each file once per process
+def _imports(repo: Path, path: Path) -> frozenset[str]:
     """Names of ``maya`` modules imported by the file at ``path`` (absolute and relative)."""
     tree = ast.parse(path.read_text("utf-8"), filename=str(path))
     found: set[str] = set()
@@ -57,7 +59,7 @@ def _imports(repo: Path, path: Path) -> set[str]:
             found.add(mod)
             # `from maya.corpus import demo` imports a submodule, not only a name.
             found.update(f"{mod}.{a.name}" for a in node.names)
-    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+    return frozenset(m for m in found if m == PACKAGE or m.startswith(PACKAGE + "."))
 
 
 def _with_parents(module: str) -> list[str]:
@@ -81,8 +83,8 @@ def code_files(repo: str | Path, *entry_points: str | Path) -> list[Path]:
         for mod in _imports(repo, path):
             for name in _with_parents(mod):
                 f = _module_file(repo, name)
-                if f is not None and f.resolve() not in seen:
-                    todo.append(f.resolve())
+                if f is not None and f not in seen:
+                    todo.append(f)
     return sorted(p.relative_to(repo) for p in seen)
 
 

@@ -1,6 +1,7 @@
 # Shared helpers: config validation, corpus lookup, input functions, code fingerprints.
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 # Import the repo's own maya/ (not a copy installed elsewhere) at DAG time and in every job.
 sys.path.insert(0, workflow.basedir)
 
+from snakemake.common import overwrite_function_params
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -131,6 +133,14 @@ LISTINGS = [f"results/shards/{corpus}.tsv" for corpus in CORPORA]
 SKIPPED_LISTINGS = [f"results/shards/{corpus}.skipped.json" for corpus in CORPORA]
 
 
+def per_shard(func):
+    """Mark a per-shard input function or param: Snakemake then reads its argument names from
+    here instead of calling inspect.signature for every one of 3,551 jobs, twice (~0.4 s of -n)."""
+    overwrite_function_params(func, inspect.signature(func).parameters)  # computed once, here
+    return func
+
+
+@per_shard
 def shard_index_inputs(wildcards):
     """The files whose change must re-index one shard; only files that exist (a shard missing
     files is QC's finding, not a reason to stop the whole DAG)."""
@@ -149,22 +159,26 @@ def _shard_inputs(corpus, lang, shard):
     return ADAPTERS[c["format"]].shard_inputs(c["root"], lang, shard)
 
 
-def shard_params(wildcards):
-    """Where a shard lives and how to read it, plus a stat stamp of its companion files (a
-    changed manifest.json or audio_index.parquet reruns the shard without being a declared input)."""
-    return _shard_params(wildcards.corpus, wildcards.lang, wildcards.shard)
-
-
-@functools.cache
-def _shard_params(corpus, lang, shard):
-    c = CORPORA[corpus]
-    stamp = "synthesised" if c.get("synthesise") else ADAPTERS[c["format"]].shard_stamp(c["root"], lang, shard)
-    return {"root": c["root"], "format": c["format"], "stamp": stamp,
-            "columns": json.dumps(c.get("columns") or {}, sort_keys=True)}
+@per_shard
+def shard_job(wildcards):
+    """Everything one shard's QC reads, as the one JSON its `--job` takes: where the shard lives
+    and how to read it, the QC settings, and a stat stamp of its companion files (a changed
+    manifest.json or audio_index.parquet reruns the shard without being a declared input).
+    One formatted field per job, not seven: `snakemake -n` formats it 3x per job at 3,551 shards."""
+    return _shard_job(wildcards.corpus, wildcards.lang, wildcards.shard)
 
 
 # Only what a shard's QC reads: a change to the summary's limits must not re-index 3,551 shards.
-QC_SETTINGS = json.dumps(dataclasses.asdict(QCSettings.from_config(config)), sort_keys=True)
+QC_SETTINGS = dataclasses.asdict(QCSettings.from_config(config))
+
+
+@functools.cache
+def _shard_job(corpus, lang, shard):
+    c = CORPORA[corpus]
+    stamp = "synthesised" if c.get("synthesise") else ADAPTERS[c["format"]].shard_stamp(c["root"], lang, shard)
+    return json.dumps({"corpus": corpus, "format": c["format"], "root": c["root"], "lang": lang, "shard": shard,
+                       "columns": c.get("columns") or {}, "settings": QC_SETTINGS, "stamp": stamp},
+                      sort_keys=True)
 
 
 def qc_limits():
@@ -175,12 +189,6 @@ def qc_limits():
         }
         for name, c in CORPORA.items()
     }
-
-
-def all_qc_reports(wildcards):
-    return [
-        f"results/qc/{corpus}/{lang}/{shard}.json" for corpus in CORPORA for lang, shard in shards_of(corpus)
-    ]
 
 
 def all_indexes(wildcards):

@@ -11,10 +11,7 @@ rule index_shard:
         report="results/qc/{corpus}/{lang}/{shard}.json",
         quarantine="results/qc/{corpus}/{lang}/{shard}.quarantine.parquet",
     params:
-        # One callable for everything per-shard: Snakemake evaluates each callable param per job,
-        # and at 3,551 shards every extra one shows in `snakemake -n` time.
-        shard=shard_params,
-        settings=QC_SETTINGS,
+        job=shard_job,
         code=code("index_shard.py"),
     log:
         "logs/index_shard/{corpus}/{lang}/{shard}.log",
@@ -23,11 +20,8 @@ rule index_shard:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step index_shard --settings={params.settings:q} --corpus={wildcards.corpus}"
-        " --format={params.shard[format]} --root={params.shard[root]:q} --lang={wildcards.lang}"
-        " --shard={wildcards.shard:q} --columns-json={params.shard[columns]:q}"
-        " --index={output.index:q} --report={output.report:q} --quarantine={output.quarantine:q}"
-        " > {log:q} 2>&1"
+        "maya_step index_shard --job={params.job:q} --index={output.index:q} --report={output.report:q}"
+        " --quarantine={output.quarantine:q} > {log:q} 2>&1"
 
 
 rule qc_summary:
@@ -36,7 +30,8 @@ rule qc_summary:
     input:
         listings=LISTINGS,
         skipped=SKIPPED_LISTINGS,
-        reports=all_qc_reports,
+        # Each shard's index stands for its QC report too (one job writes both, and a missing
+        # report reruns that job): listing both would resolve 7,102 files per DAG, not 3,551.
         indexes=all_indexes,
     output:
         summary="results/qc/summary.json",

@@ -134,12 +134,20 @@ def test_index_shard_entry_point_takes_option_like_names(tmp_path):
 
     make_named_shard(tmp_path / "corpus", "--help", 1)
     out = tmp_path / "out"
-    cmd = [sys.executable, str(REPO / "workflow_scripts/index_shard.py"), "--corpus=c", "--format=final_export",
-           f"--root={tmp_path / 'corpus'}", "--lang=hi", "--shard=--help", f"--index={out}/i.parquet",
-           f"--report={out}/r.json", f"--quarantine={out}/q.parquet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    job = {"corpus": "c", "format": "final_export", "root": str(tmp_path / "corpus"), "lang": "hi", "shard": "--help"}
+    script = str(REPO / "workflow_scripts/index_shard.py")
+    outputs = [f"--index={out}/i.parquet", f"--report={out}/r.json", f"--quarantine={out}/q.parquet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, script, f"--job={json.dumps(job)}", *outputs], capture_output=True,
+                          text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "r.json").read_text())["clips_kept"] == CLIPS
+    # A malformed job is one line naming what is wrong, not a traceback.
+    for bad, says in [("[1]", "not a JSON object"), (json.dumps({**job, "lang": 3}), "lang"),
+                      (json.dumps({**job, "settings": {"decod": False}}), "decod")]:
+        proc = subprocess.run([sys.executable, script, f"--job={bad}", *outputs], capture_output=True, text=True, env=env)
+        assert proc.returncode == 1 and proc.stderr.strip().startswith("error: --job") and says in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
 
 
 # ---- across shards ------------------------------------------------------------------------------
