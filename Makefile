@@ -54,9 +54,12 @@ dag: install
 bench: install
 	$(BIN)/python -m benchmarks
 
-# Stage-1 data layer at 3,551 shards x 15,000 clips (~20 GB scratch; --shards/--clips-per-shard to shrink).
+# Production scale, 3,551 shards x 15,000 clips: the Stage-1 data layer (~20 GB scratch), then every
+# rule downstream of indexing through Snakemake at that size and at a quarter (~45 GB scratch, ~1 h
+# on 2 cores). Both take --shards/--clips-per-shard to shrink: python -m benchmarks.scale --help.
 bench-scale: install
 	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m benchmarks.downstream
 
 # Parameters per component of the production Stage-1 network (meta device, no weights allocated).
 model-summary: install

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 from maya.errors import MayaError
@@ -27,13 +29,31 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def peak_rss_mb() -> float:
+    """This process' peak resident memory (VmHWM; ``ru_maxrss`` would inherit the parent's peak)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run(main: Callable[[argparse.Namespace], int | None], p: argparse.ArgumentParser,
         argv: Sequence[str] | None = None) -> int:
-    """Parse args, set up logging, call ``main``; a :class:`MayaError` becomes one clear line."""
+    """Parse args, set up logging, call ``main``; a :class:`MayaError` becomes one clear line.
+    Every step's log ends with its wall time and peak memory (``make bench-scale`` reads them)."""
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    start = time.perf_counter()
     try:
-        return int(main(args) or 0)
+        rc = int(main(args) or 0)
     except MayaError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)  # one line, nothing after it
         return 1
+    logging.getLogger("maya").info("%s: %.1f s, peak RSS %.0f MB", Path(sys.argv[0]).stem,
+                                   time.perf_counter() - start, peak_rss_mb())
+    return rc
