@@ -13,7 +13,9 @@ a pool of 3,000 per language, ~0.5 % quarantined with real reason codes, and a f
 cross-shard duplicates for ``qc_summary`` to find. Rows point at the real shard's FLAC members.
 
 Then the real workflow runs on it (``snakemake -d WORKDIR``) to the QC summary, manifests,
-splits, balance weights, Lhotse inputs, the tokenizers and the batching artifacts; every rule's
+splits, balance weights, Lhotse inputs, the tokenizers and the batching artifacts, and the real
+``score_testset`` scores the whole test split (hypotheses synthesised from the references:
+decoding needs a trained model and a GPU); every rule's
 log ends with its wall time and peak RSS (``maya.entry.run``), which this collects. Run at two
 sizes (same shards, M and M/4 clips), each step gets a scaling exponent d log(wall) / d log(clips).
 
@@ -45,7 +47,7 @@ CORPUS = "maya"
 TARGETS = ["results/qc/summary.json", "results/splits/report.json", "results/balance/weights.json",
            "results/lhotse", "results/batching/bins.json"]
 STEP_ORDER = ["list_shards", "qc_summary", "build_manifest", "make_splits", "balance_languages",
-              "lhotse_inputs", "train_tokenizer", "batching_artifacts"]
+              "lhotse_inputs", "train_tokenizer", "batching_artifacts", "score_testset"]
 PUNCT = {"en": "."}  # every other language ends a sentence with a danda here
 
 
@@ -229,12 +231,45 @@ def step_figures(work: Path) -> dict[str, dict]:
     return out
 
 
+def score_test_split(work: Path, error_rate: float = 0.15, seed: int = 0) -> None:
+    """``score_testset`` (the real entry point, production eval settings) on the whole test split:
+    a ``hyps.jsonl`` as ``decode_testset`` writes it, each hypothesis its reference with a fraction
+    of clips given another clip's transcript (decoding itself needs a trained model and a GPU)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import yaml
+
+    from maya.jsonl import json_lines, write_lines
+
+    test = pq.read_table(work / "results/splits/test.parquet", columns=["segment_id", "language", "transcript",
+                                                                       "duration_s"])
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(test.num_rows) < error_rate
+    other = test.column("transcript").take(pa.array(rng.permutation(test.num_rows)))
+    hyp = pc.if_else(pa.array(wrong), other, test.column("transcript"))
+    out = work / "results/eval/stage1/heldout/tdt_greedy"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "hyps.jsonl", "wb") as f:
+        write_lines(json_lines({"segment_id": test.column("segment_id"), "lang": test.column("language"),
+                                "ref": test.column("transcript"), "hyp": hyp, "seconds": test.column("duration_s")}), f)
+    prod = yaml.safe_load((REPO / "config/prod.yaml").read_text())["eval"]
+    settings = json.dumps({k: prod[k] for k in ("bootstrap_samples",) if k in prod})
+    log = work / "logs/eval/score_stage1_heldout_tdt_greedy.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        subprocess.run([sys.executable, str(REPO / "workflow_scripts/score_testset.py"), f"--settings={settings}",
+                        f"--hyps={out / 'hyps.jsonl'}", f"--out={out / 'scores.json'}"], stdout=f,
+                       stderr=subprocess.STDOUT, check=True, cwd=work, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
 def measure(work: Path, shards: int, clips: int, cores: int, tokenizer_sentences: int) -> dict:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     made = synthesise(work, shards, clips)
     wall = run_workflow(work, sim_config(work, tokenizer_sentences), cores)
+    score_test_split(work)
     return {**made, "workflow_s": wall, "steps": step_figures(work)}
 
 
@@ -252,6 +287,8 @@ def table(big: dict, small: dict | None) -> list[tuple]:
         note = f"{f['jobs']} jobs" if f["jobs"] > 1 else ""
         if step == "train_tokenizer":
             note = (note + "; " if note else "") + "SentencePiece on the stated sample"
+        if step == "score_testset":
+            note = (note + "; " if note else "") + "the test split, prod bootstrap (decoding not run)"
         rows.append((step, f"{n:,}", f"{f['wall_s']:.1f}", f"{f['peak_mb'] / 1024:.2f} GiB",
                      f"{f['wall_s'] / (n / 1e6):.2f}", expo, note))
     return rows
