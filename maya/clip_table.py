@@ -38,11 +38,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from maya.audio.reader import AudioRef
 from maya.clips import clip_durations
+from maya.parquet_batches import open_parquet
 
 SOURCE_COLUMNS = ["audio_path", "member", "offset", "nbytes", "corpus", "language", "duration_s",
                   "decoded_duration_s"]
@@ -131,7 +131,7 @@ def write_clip_table(split_parquet: str | Path, out_path: str | Path, encode: En
                      text_column: str = "text_norm", batch_rows: int = 1 << 17) -> dict:
     """Write the clip table of ``split_parquet`` (tokenised with ``encode``) to ``out_path``; returns
     its metadata (paths, languages, groups, rows)."""
-    src = pq.ParquetFile(split_parquet)
+    src = open_parquet(split_parquet)
     out_path = Path(out_path)
     token_type = np.uint16 if vocab_size <= 1 << 16 else np.int32
     paths, langs, corpora, groups = _Codes(), _Codes(), _Codes(), _Codes()

@@ -28,8 +28,9 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import yaml
+
+from maya.parquet_batches import iter_batches
 
 BATCH_ROWS = 65536
 COLUMNS = ["corpus", "language", "shard_id", "segment_id", "text_norm", "audio_path", "member",
@@ -39,8 +40,7 @@ COLUMNS = ["corpus", "language", "shard_id", "segment_id", "text_norm", "audio_p
 def _shard_counts(train_parquet: str | Path) -> dict[tuple[str, str], dict[str | None, int]]:
     """Clips per (corpus, language) and tar (``None``: clips stored as files), without rows."""
     counts: dict[tuple[str, str], dict[str | None, int]] = defaultdict(lambda: defaultdict(int))
-    f = pq.ParquetFile(train_parquet)
-    for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=["corpus", "language", "audio_path", "member"]):
+    for batch in iter_batches(train_parquet, BATCH_ROWS, ["corpus", "language", "audio_path", "member"]):
         t = pa.Table.from_batches([batch])
         tar = pc.if_else(pc.is_valid(t.column("member")), t.column("audio_path"), pa.scalar(None, pa.string()))
         t = pa.table({"corpus": t.column("corpus"), "language": t.column("language"), "tar": tar})
@@ -102,8 +102,7 @@ def _write_shard_manifests(train_parquet: str | Path, targets: Mapping[tuple, tu
     from maya.jsonl import write_lines
     from maya.manifests import nemo_lines
 
-    f = pq.ParquetFile(train_parquet)
-    for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=COLUMNS):
+    for batch in iter_batches(train_parquet, BATCH_ROWS, COLUMNS):
         if batch.num_rows == 0:
             continue
         t = pa.Table.from_batches([batch])

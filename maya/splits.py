@@ -33,6 +33,7 @@ from maya.errors import MayaError
 from maya.config import section_defaults
 from maya.jsonl import write_lines
 from maya.manifests import MANIFEST_SCHEMA, nemo_lines
+from maya.parquet_batches import iter_batches
 from maya.text.normalize import normalize_array
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: 
                 stats["warnings"].append(msg)
                 log.warning(msg)
             for path in by_lang[lang]:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                for batch in iter_batches(path, batch_rows):
                     stats["clips_in"] += batch.num_rows
                     norm, split, excluded = assign_splits(batch, lang, by_speaker, settings)
                     stats["excluded"].update(excluded)

@@ -19,9 +19,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from maya.errors import MayaError
+from maya.parquet_batches import iter_batches
 from maya.text.scripts import SCRIPT_RANGES
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def plan_balanced_sample(train_parquet: str | Path, shares: Mapping[str, float],
     hashes: dict[str, list[np.ndarray]] = defaultdict(list)
     rows: dict[str, list[np.ndarray]] = defaultdict(list)
     start = 0
-    for batch in pq.ParquetFile(train_parquet).iter_batches(batch_size=batch_rows, columns=["language", "text_norm"]):
+    for batch in iter_batches(train_parquet, batch_rows, ["language", "text_norm"]):
         langs = batch.column("language").dictionary_encode()
         texts = pc.fill_null(batch.column("text_norm"), "")
         codes = langs.indices.to_numpy(zero_copy_only=False)
@@ -136,7 +136,7 @@ def write_sample(train_parquet: str | Path, plan: SamplePlan, out: str | Path, b
 
     n, start = 0, 0
     with open(out, "wb") as f:
-        for batch in pq.ParquetFile(train_parquet).iter_batches(batch_size=batch_rows, columns=["text_norm"]):
+        for batch in iter_batches(train_parquet, batch_rows, ["text_norm"]):
             lo, hi = np.searchsorted(plan.rows, [start, start + batch.num_rows])
             local = np.repeat(plan.rows[lo:hi] - start, plan.copies[lo:hi])
             if len(local):
