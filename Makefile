@@ -55,8 +55,8 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 # Production scale, 3,551 shards x 15,000 clips: the Stage-1 data layer (~20 GB scratch), then every
-# rule downstream of indexing through Snakemake at that size and at a quarter (~45 GB scratch, ~1 h
-# on 2 cores). Both take --shards/--clips-per-shard to shrink: python -m benchmarks.scale --help.
+# rule downstream of indexing through Snakemake at that size and at a quarter (~80 GB scratch at
+# the peak, ~2 h on 2 cores). Both take --shards/--clips-per-shard to shrink: python -m benchmarks.scale --help.
 bench-scale: install
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.downstream
