@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.__main__ import PROD_SHARDS  # noqa: E402
+from maya.entry import peak_rss_mb  # noqa: E402
 
 LANGS = list(PROD_SHARDS)
 EDGES = [0, 4, 8, 12, 16, 20]
@@ -119,14 +119,6 @@ def synthetic_encoder(texts):
 
 
 # ---- measurements, each in a fresh process -------------------------------------------------
-def rss_mb() -> float:
-    """Peak RSS of this process (VmHWM: unlike ru_maxrss it does not inherit the parent's peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def pss_mb(pid: int | str = "self") -> dict[str, float]:
     """Proportional set size, in all and split into anonymous memory (heap, copied pages: what a
     worker really adds) and file-backed pages (the memory-mapped clip table and libraries: page
@@ -152,12 +144,12 @@ def child_new(args) -> dict:
     from maya.stage1.data import ClipDataset, collate, release_free_memory
     from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
 
-    base = rss_mb()
+    base = peak_rss_mb()
     t = time.perf_counter()
     table = ClipTable(args.table)
     ds = ClipDataset(table, LANGS)
     build = time.perf_counter() - t
-    rss_build = rss_mb()
+    rss_build = peak_rss_mb()
     t = time.perf_counter()
     keep = alignable(table.duration_s, table.num_tokens, 8)
     s = BucketingBatchSampler(table.duration_s, table.num_tokens, table.group, _factors(len(table.groups)), EDGES,
@@ -165,7 +157,7 @@ def child_new(args) -> dict:
     stats = s.stats
     release_free_memory()  # what train() does before the DataLoader forks its workers
     plan = time.perf_counter() - t
-    out = {"clips": len(table), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan, "rss_plan_mb": rss_mb(),
+    out = {"clips": len(table), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan, "rss_plan_mb": peak_rss_mb(),
            "planned_clips": stats["clips"], "batches_per_rank": stats["batches_per_rank"]}
     out.update(_workers(ds, s, collate, torch))
     return out
@@ -179,7 +171,7 @@ def child_old(args) -> dict:
     from maya.stage1.data import collate
     from maya.stage1.sampler import BatchCaps
 
-    base = rss_mb()
+    base = peak_rss_mb()
     t = time.perf_counter()
     ds = ListClipDataset(args.split, LANGS)
     tok = pq.read_table(args.split, columns=["corpus", "language", "text_norm"]).to_pydict()
@@ -187,7 +179,7 @@ def child_old(args) -> dict:
     groups = np.array([f"{c}/{lang}" for c, lang in zip(tok["corpus"], tok["language"])])
     del tok
     build = time.perf_counter() - t
-    rss_build = rss_mb()
+    rss_build = peak_rss_mb()
     t = time.perf_counter()
     dur = ds.durations
     names = sorted(set(groups.tolist()))
@@ -195,7 +187,7 @@ def child_old(args) -> dict:
     batches = plan(dur, num_tokens, groups, factors, np.array(EDGES, float), BatchCaps(120.0, 16, 400), 1, 0, 0, WORLD,
                    num_tokens <= np.ceil(dur / 0.01 / 8))
     plan_s = time.perf_counter() - t
-    out = {"clips": len(ds), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan_s, "rss_plan_mb": rss_mb(),
+    out = {"clips": len(ds), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan_s, "rss_plan_mb": peak_rss_mb(),
            "batches_per_rank": len(batches)}
     out.update(_workers(ds, batches, collate, torch))
     return out
