@@ -16,8 +16,10 @@ Then the real workflow runs on it (``snakemake -d WORKDIR``) to the QC summary, 
 splits, balance weights, Lhotse inputs, the tokenizers and the batching artifacts, and the real
 ``score_testset`` scores the whole test split (hypotheses synthesised from the references:
 decoding needs a trained model and a GPU); every rule's
-log ends with its wall time and peak RSS (``maya.entry.run``), which this collects. Run at two
-sizes (same shards, M and M/4 clips), each step gets a scaling exponent d log(wall) / d log(clips).
+log ends with its wall time, CPU time and peak RSS (``maya.entry.run``), which this collects. Run at
+two sizes (same shards, M and M/4 clips), each step gets a scaling exponent d log(cost) / d log(clips),
+from wall time and from CPU time (user + system, threads and children included: on a shared host
+wall time stretches with the other load, CPU time much less).
 
 Stated fractions: the tokenizers train on ``--tokenizer-sentences`` (default 200,000; production
 20M), planned from all clips; SentencePiece training time is not extrapolated.
@@ -215,18 +217,19 @@ def run_workflow(work: Path, config: Path, cores: int) -> float:
     return wall
 
 
-_STEP_LINE = re.compile(r"maya: (\w+): ([\d.]+) s, peak RSS (\d+) MB")
+_STEP_LINE = re.compile(r"maya: (\w+): ([\d.]+) s, ([\d.]+) CPU s, peak RSS (\d+) MB")
 
 
 def step_figures(work: Path) -> dict[str, dict]:
-    """Per step: wall seconds (summed over its jobs), max peak RSS, job count, from the rule logs."""
+    """Per step: wall and CPU seconds (summed over its jobs), max peak RSS, job count, from the rule logs."""
     out: dict[str, dict] = {}
     for log in sorted((work / "logs").rglob("*.log")):
         for m in _STEP_LINE.finditer(log.read_text(errors="replace")):
             step = m.group(1)
-            f = out.setdefault(step, {"wall_s": 0.0, "peak_mb": 0.0, "jobs": 0})
+            f = out.setdefault(step, {"wall_s": 0.0, "cpu_s": 0.0, "peak_mb": 0.0, "jobs": 0})
             f["wall_s"] += float(m.group(2))
-            f["peak_mb"] = max(f["peak_mb"], float(m.group(3)))
+            f["cpu_s"] += float(m.group(3))
+            f["peak_mb"] = max(f["peak_mb"], float(m.group(4)))
             f["jobs"] += 1
     return out
 
@@ -273,6 +276,14 @@ def measure(work: Path, shards: int, clips: int, cores: int, tokenizer_sentences
     return {**made, "workflow_s": wall, "steps": step_figures(work)}
 
 
+def exponent(big: dict, small: dict | None, step: str, key: str) -> str:
+    """d log(cost) / d log(clips) between the two sizes."""
+    if not small or step not in small["steps"] or small["clips"] == big["clips"]:
+        return ""
+    a, b = small["steps"][step][key], big["steps"][step][key]
+    return f"{math.log(b / a) / math.log(big['clips'] / small['clips']):.2f}" if min(a, b) > 0 else ""
+
+
 def table(big: dict, small: dict | None) -> list[tuple]:
     rows = []
     n = big["clips"]
@@ -280,21 +291,19 @@ def table(big: dict, small: dict | None) -> list[tuple]:
         f = big["steps"].get(step)
         if not f:
             continue
-        expo = ""
-        if small and step in small["steps"] and min(small["steps"][step]["wall_s"], f["wall_s"]) > 0 \
-                and small["clips"] != n:
-            expo = f"{math.log(f['wall_s'] / small['steps'][step]['wall_s']) / math.log(n / small['clips']):.2f}"
         note = f"{f['jobs']} jobs" if f["jobs"] > 1 else ""
         if step == "train_tokenizer":
             note = (note + "; " if note else "") + "SentencePiece on the stated sample"
         if step == "score_testset":
             note = (note + "; " if note else "") + "the test split, prod bootstrap (decoding not run)"
-        rows.append((step, f"{n:,}", f"{f['wall_s']:.1f}", f"{f['peak_mb'] / 1024:.2f} GiB",
-                     f"{f['wall_s'] / (n / 1e6):.2f}", expo, note))
+        rows.append((step, f"{n:,}", f"{f['wall_s']:.1f}", f"{f['cpu_s']:.1f}", f"{f['peak_mb'] / 1024:.2f} GiB",
+                     f"{f['wall_s'] / (n / 1e6):.2f}", exponent(big, small, step, "wall_s"),
+                     exponent(big, small, step, "cpu_s"), note))
     return rows
 
 
-def print_table(rows: list[tuple], header=("step", "clips", "wall s", "peak RSS", "s per 1M clips", "exponent", "note")):
+def print_table(rows: list[tuple], header=("step", "clips", "wall s", "CPU s", "peak RSS", "s per 1M clips",
+                                          "exponent (wall)", "exponent (CPU)", "note")):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
         print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)))

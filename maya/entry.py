@@ -42,18 +42,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its waited-for children (threads included): a
+    step's cost that a busy host does not inflate the way it inflates wall time."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def run(main: Callable[[argparse.Namespace], int | None], p: argparse.ArgumentParser,
         argv: Sequence[str] | None = None) -> int:
     """Parse args, set up logging, call ``main``; a :class:`MayaError` becomes one clear line.
-    Every step's log ends with its wall time and peak memory (``make bench-scale`` reads them)."""
+    Every step's log ends with its wall time, CPU time and peak memory (``make bench-scale`` reads them)."""
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), cpu_seconds()
     try:
         rc = int(main(args) or 0)
     except MayaError as e:
         print(f"error: {e}", file=sys.stderr)  # one line, nothing after it
         return 1
-    logging.getLogger("maya").info("%s: %.1f s, peak RSS %.0f MB", Path(sys.argv[0]).stem,
-                                   time.perf_counter() - start, peak_rss_mb())
+    logging.getLogger("maya").info("%s: %.1f s, %.1f CPU s, peak RSS %.0f MB", Path(sys.argv[0]).stem,
+                                   time.perf_counter() - start, cpu_seconds() - cpu0, peak_rss_mb())
     return rc

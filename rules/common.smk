@@ -35,10 +35,11 @@ REPO = workflow.basedir
 # activating the venv. With --sdm conda each rule's env provides `python` instead.
 PY = "python" if "conda" in str(workflow.deployment_settings.deployment_method).lower() else sys.executable
 # Every rule calls one entry point as `maya_step <workflow_script> args...`; the repo's maya/ is
-# on PYTHONPATH so jobs import this checkout's library, not some other installed copy.
+# on PYTHONPATH so jobs import this checkout's library, not some other installed copy. A rule that
+# sets MAYA_LAUNCH (e.g. "srun ...") runs the entry point under that launcher.
 _prefix = (
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(REPO)}${{PYTHONPATH:+:$PYTHONPATH}}; "
-    f'maya_step() {{ local s=$1; shift; {shlex.quote(PY)} {shlex.quote(REPO)}/workflow_scripts/$s.py "$@"; }}; '
+    f'maya_step() {{ local s=$1; shift; ${{MAYA_LAUNCH:-}} {shlex.quote(PY)} {shlex.quote(REPO)}/workflow_scripts/$s.py "$@"; }}; '
 )
 shell.prefix(_prefix.replace("{", "{{").replace("}", "}}"))  # Snakemake brace-formats the prefix
 
@@ -239,6 +240,7 @@ STAGE1_SETTINGS = {
     "data": {"sample_rate": config["data"]["sample_rate"], "bucket_edges_s": config["data"]["bucket_edges_s"]},
 }
 STAGE1_GPUS = config["stage1"]["trainer"]["devices"] if config["stage1"]["trainer"]["accelerator"] == "gpu" else 0
+STAGE1_NODES = config["stage1"]["trainer"]["num_nodes"]
 # CPU demo: no worker processes (2 cores do the model); GPU: workers feed 8 devices.
 STAGE1_WORKERS = 6 if STAGE1_GPUS else 0
 STAGE1_INPUTS = {
@@ -260,6 +262,17 @@ def stage1_gate(wildcards):
     return ["results/stage1/readiness.json"] if STAGE1_GPUS else []
 
 
+def stage1_launch(wildcards, resources):
+    """How train_stage1 starts its ranks. Under SLURM (`--profile slurm` gives the rule resources
+    mpi=srun) one srun task per device on each node, so Lightning's SLURMEnvironment takes ranks
+    from SLURM; elsewhere Lightning starts its processes itself."""
+    mpi = resources.get("mpi") if hasattr(resources, "get") else None
+    if not mpi:
+        return ""
+    devices = config["stage1"]["trainer"]["devices"]
+    return f"MAYA_LAUNCH={shlex.quote(f'{mpi} --kill-on-bad-exit=1 --nodes={STAGE1_NODES} --ntasks-per-node={devices}')}"
+
+
 def stage1_run_key():
     import hashlib
 
@@ -272,7 +285,10 @@ def stage1_run_key():
 EVAL_CORPORA = [n for n, c in CORPORA.items() if c["use"] == "eval"]
 # "heldout" is the test split of the training corpora; every eval corpus is one more test set.
 TESTSETS = ["heldout", *EVAL_CORPORA]
-EVAL_DECODERS = {"tdt_greedy": "tdt", "ctc_greedy": "ctc"}
+# decoder name -> (head, language hint). The *_nohint rows are what stock NeMo users get from
+# results/stage1/maya_asr.nemo (no language embedding: the same as this model without a hint).
+EVAL_DECODERS = {"tdt_greedy": ("tdt", True), "ctc_greedy": ("ctc", True),
+                 "tdt_greedy_nohint": ("tdt", False), "ctc_greedy_nohint": ("ctc", False)}
 
 
 def testset_parquet(wildcards):
@@ -322,5 +338,6 @@ def final_targets(wildcards):
         "results/tokenizer/fertility.json",
         "results/batching/bins.json",
         "results/stage1/final.nemo",
+        "results/stage1/maya_asr.nemo",
         "reports/eval.html",
     ]

@@ -26,7 +26,8 @@ rule decode_testset:
         hyps="results/eval/{stage}/{testset}/{decoder}/hyps.jsonl",
         rtfx="results/eval/{stage}/{testset}/{decoder}/rtfx.json",
     params:
-        decoder=lambda w: EVAL_DECODERS[w.decoder],
+        decoder=lambda w: EVAL_DECODERS[w.decoder][0],
+        hint=lambda w: "" if EVAL_DECODERS[w.decoder][1] else "--no-lang-hint",
         settings=settings("eval", keep=("batch_size", "lang_hint", "device")),
         code=code("decode_testset.py"),
     resources:
@@ -38,7 +39,7 @@ rule decode_testset:
         "../envs/maya.yaml"
     shell:
         "maya_step decode_testset --settings={params.settings:q} --model={input.model:q}"
-        " --testset={input.testset:q} --decoder={params.decoder} --no-progress"
+        " --testset={input.testset:q} --decoder={params.decoder} {params.hint} --no-progress"
         " --out-hyps={output.hyps:q} --out-rtfx={output.rtfx:q} > {log:q} 2>&1"
 
 

@@ -35,12 +35,15 @@ rule train_stage1:
         code=code("train_stage1.py"),
         workers=STAGE1_WORKERS,
         tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
+        launch=stage1_launch,
     resources:
-        # h200: one 8-way DDP job holds all 8 GPUs; SLURM: the plugin asks for --gpus on one node
-        # (Lightning launches the 8 DDP processes itself, so no `tasks`).
-        gpu=STAGE1_GPUS,
-        nodes=1,
-        cpus_per_task=8 * STAGE1_GPUS if STAGE1_GPUS else 1,
+        # h200: one 8-way DDP job holds all 8 GPUs and Lightning starts the ranks. SLURM: the
+        # profile adds mpi=srun, so the job asks for tasks_per_node tasks on `nodes` nodes and
+        # the rule starts them with srun (stage1_launch).
+        gpu=STAGE1_GPUS * STAGE1_NODES,
+        nodes=STAGE1_NODES,
+        tasks_per_node=config["stage1"]["trainer"]["devices"],
+        cpus_per_task=8 if STAGE1_GPUS else 1,
         mem_mb=256000 if STAGE1_GPUS else 8000,
         runtime=config["stage1"]["trainer"]["max_steps"] // 1000 * 60 + 60 if STAGE1_GPUS else 60,
     # The training job owns the machine (CPU demo) or the node (8 GPUs); Snakemake lowers this
@@ -51,7 +54,26 @@ rule train_stage1:
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step train_stage1 --settings {params.settings:q} --splits results/splits"
+        "{params.launch} maya_step train_stage1 --settings {params.settings:q} --splits results/splits"
         " --train-clips {input.train_clips:q} --tokenizer {params.tokenizer_dir:q} --balance {input.balance:q}"
         " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --no-progress"
+        " > {log:q} 2>&1"
+
+
+rule export_stage1:
+    """The stock-NeMo copy of final.nemo: loads with NeMo alone (no `maya`), no language hint."""
+    input:
+        model="results/stage1/final.nemo",
+        tokenizer=f"results/tokenizer/bpe{STAGE1_VOCAB}/tokenizer.model",
+    output:
+        "results/stage1/maya_asr.nemo",
+    params:
+        code=code("export_stage1.py"),
+        tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
+    log:
+        "logs/stage1/export.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step export_stage1 --model {input.model:q} --tokenizer {params.tokenizer_dir:q} --out {output:q}"
         " > {log:q} 2>&1"

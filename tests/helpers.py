@@ -23,6 +23,8 @@ TINY_CONFIG = {
     "demo_corpus": {"clips_per_shard": 10, "shards_per_language": 1, "speakers_per_language": 2},
     "stage1": {"trainer": {"max_steps": 4, "val_check_interval": 2, "checkpoint_every_n_steps": 2,
                            "log_every_n_steps": 1}},
+    # The demo also decodes without the language hint (*_nohint); two decoders keep the tests short.
+    "eval": {"decoders": ["tdt_greedy", "ctc_greedy"]},
 }
 
 

@@ -186,3 +186,25 @@ def test_plan_keeps_int32_positions_and_int8_buckets():
     plan = s.plan(0)
     assert plan.clips.dtype == np.int32 and s.bucket.dtype == np.int8
     assert sorted(plan.clips.tolist()) == sorted(i for b in plan.rank_batches(0) for i in b)
+
+
+@pytest.mark.parametrize("world_size,n", [(2, 50), (3, 50), (8, 50), (2, 3)])
+def test_validation_across_ranks_scores_every_clip_once(world_size, n):
+    dur, tok, groups = _corpus(n, seed=4)
+    caps = BatchCaps(60.0, 8, 150)
+    per_rank = [list(BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=r,
+                                           world_size=world_size, drop_last=False)) for r in range(world_size)]
+    clips = sorted(c for batches in per_rank for b in batches for c in b)
+    assert clips == list(range(n))
+    counts = [len(b) for b in per_rank]
+    assert len(set(counts)) == 1  # batches split until they deal evenly
+    for batches in per_rank:
+        for b in batches:
+            assert dur[b].sum() <= caps.max_duration_s and len(b) <= caps.max_batch_size
+    s = BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=world_size - 1,
+                              world_size=world_size, drop_last=False)
+    assert len(s) == counts[-1] and s.stats["dropped_batches"] == 0
+    # Training keeps ranks in lockstep: the remainder is dropped there.
+    train = [len(list(BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=r,
+                                            world_size=world_size))) for r in range(world_size)]
+    assert len(set(train)) == 1

@@ -111,3 +111,82 @@ def test_readiness_gate_fails_fast_without_gpus(tiny_copy):
     assert "GPUs: the trainer wants 8, 0 visible" in log
     assert "pretrained/missing.nemo: pretrained weights not found" in log
     assert not (tiny_copy / "results/stage1/final.nemo").stat().st_mtime > (tiny_copy / "tiny.yaml").stat().st_mtime
+
+
+# The seed README's inference snippet, verbatim but for the paths (and .cuda() only where a GPU is).
+SEED_SNIPPET = '''
+import nemo.collections.asr as nemo_asr
+
+# Load the trained model
+model = nemo_asr.models.EncDecHybridRNNTCTCBPEModel.restore_from("path/to/maya_asr.nemo")
+model.eval()
+model.cuda()
+
+# Transcribe audio files
+transcriptions = model.transcribe(["audio1.wav", "audio2.wav"])
+print(transcriptions)
+
+from omegaconf import OmegaConf
+
+decoding_cfg = OmegaConf.create({
+    "strategy": "greedy",
+    "model_type": "tdt",
+    "durations": [0, 1, 2, 3, 4],
+    "greedy": {"max_symbols": 10},
+})
+model.change_decoding_strategy(decoding_cfg)
+transcriptions = model.transcribe(["audio.wav"])
+
+transcriptions = model.transcribe(["audio.wav"], return_hypotheses=False, verbose=False)
+# Or explicitly switch to CTC decoding:
+model.cur_decoder = "ctc"
+transcriptions = model.transcribe(["audio.wav"])
+'''
+
+
+def _test_wavs(root, n=2):
+    import pyarrow.parquet as pq
+    import soundfile as sf
+
+    from maya.audio.reader import AudioRef, TarOffsetReader
+
+    out = []
+    for i, row in enumerate(pq.read_table(root / "results/splits/test.parquet").slice(0, n).to_pylist()):
+        audio = TarOffsetReader().read(AudioRef(str(root / row["audio_path"]), row["offset"], row["nbytes"]))
+        out.append(root / f"audio{i + 1}.wav")
+        sf.write(out[-1], audio, 16000)
+    return out
+
+
+def test_stock_nemo_loads_maya_asr_nemo_without_maya(tiny_run):
+    """The seed README's snippet in a Python where `import maya` fails; its TDT and CTC transcripts
+    are the maya model's without a language hint."""
+    import sys
+
+    import torch
+
+    from maya.stage1.inference import load_model, transcribe
+
+    wavs = _test_wavs(tiny_run)
+    model_path = tiny_run / "results/stage1/maya_asr.nemo"
+    import tarfile
+
+    with tarfile.open(model_path) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("model_config.yaml"))
+        assert "maya." not in tar.extractfile(member).read().decode()
+    code = SEED_SNIPPET.replace("path/to/maya_asr.nemo", str(model_path))
+    code = code.replace('"audio1.wav", "audio2.wav"', ", ".join(f'"{w}"' for w in wavs))
+    code = code.replace('"audio.wav"', f'"{wavs[0]}"')
+    if not torch.cuda.is_available():
+        code = code.replace("model.cuda()", "pass")
+    probe = ("import sys\nsys.modules['maya'] = None  # `import maya` raises ImportError from here on\n"
+             + code + "\nimport json\nprint('CTC=' + json.dumps([getattr(h, 'text', h) for h in transcriptions]))\n"
+             "model.cur_decoder = 'rnnt'\nprint('TDT=' + json.dumps([getattr(h, 'text', h) for h in "
+             f"model.transcribe([{', '.join(repr(str(w)) for w in wavs)}])]))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd="/",
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line[:4] in ("CTC=", "TDT="))
+    ours = load_model(tiny_run / "results/stage1/final.nemo", "cpu")
+    assert json.loads(out["TDT"]) == transcribe(ours, [str(w) for w in wavs], lang=None, decoder="tdt")
+    assert json.loads(out["CTC"]) == transcribe(ours, [str(wavs[0])], lang=None, decoder="ctc")

@@ -24,10 +24,10 @@ N_INDEX = len(TINY_CONFIG["languages"]) + len(KINDS)  # 1 demo shard per languag
 N_MANIFEST = len(TINY_CONFIG["languages"]) + 1  # demo languages + broken/hi
 # Everything that reads the splits: a changed clip anywhere upstream reruns these once.
 FROM_SPLITS = {"make_splits": 1, "balance_languages": 1, "lhotse_inputs": 1, "train_tokenizer": 1,
-               "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1,
+               "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1, "export_stage1": 1,
                "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
 # Everything downstream of a retrained model (held-out test set x 2 decoders).
-FROM_MODEL = {"train_stage1": 1, "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
+FROM_MODEL = {"train_stage1": 1, "export_stage1": 1, "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
 
 
 def ran(repo, *args):

@@ -18,7 +18,7 @@ def main(args):
     device = s["device"] if s["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(args.model, device)
     rtfx = decode_testset(model, args.testset, args.decoder, args.out_hyps, batch_size=s["batch_size"],
-                          lang_hint=s["lang_hint"], progress=not args.no_progress)
+                          lang_hint=s["lang_hint"] and not args.no_lang_hint, progress=not args.no_progress)
     Path(args.out_rtfx).write_text(json.dumps(rtfx, indent=1) + "\n")
     print(f"{rtfx['utterances']} utterances, {rtfx['audio_s']:.1f} s of audio, RTFx {rtfx['rtfx']} on {rtfx['device']}")
 
@@ -32,6 +32,7 @@ def build_parser():
                    "(the schema's defaults otherwise)")
     p.add_argument("--out-hyps", required=True)
     p.add_argument("--out-rtfx", required=True)
+    p.add_argument("--no-lang-hint", action="store_true", help="decode without the language (as stock NeMo does)")
     p.add_argument("--no-progress", action="store_true")
     return p
 

@@ -101,6 +101,19 @@ def batch_costs(bounds: np.ndarray, seconds: np.ndarray, tokens: np.ndarray,
     return b * t_max + joint_weight * b * t_max * u_max * 64
 
 
+def split_to_multiple(bounds: np.ndarray, world_size: int) -> np.ndarray:
+    """Split the largest batches in two until the batch count is a multiple of ``world_size`` (at
+    most ``world_size - 1`` splits; halves keep every cap), so each rank gets the same number of
+    batches and none is left without one (Lightning refuses an empty validation loader)."""
+    while (len(bounds) - 1) % world_size:
+        size = np.diff(bounds)
+        k = int(np.argmax(size))
+        if size[k] < 2:
+            break
+        bounds = np.insert(bounds, k + 1, bounds[k] + size[k] // 2)
+    return bounds
+
+
 def shard_by_cost(costs: np.ndarray, world_size: int, rng: np.random.Generator) -> np.ndarray:
     """Batch ids per rank, shape (world_size, steps): every rank the same number of batches (DDP
     steps in lockstep) and about the same total cost. Batches of similar cost form one step (sorted
@@ -115,7 +128,7 @@ def shard_by_cost(costs: np.ndarray, world_size: int, rng: np.random.Generator) 
 @dataclass(frozen=True)
 class Plan:
     """One epoch's batches as arrays: batch ``k`` is ``clips[bounds[k]:bounds[k + 1]]``;
-    ``per_rank[r]`` lists rank ``r``'s batch ids in training order."""
+    ``per_rank[r]`` lists rank ``r``'s batch ids in training order (-1: no batch at that step)."""
     clips: np.ndarray
     bounds: np.ndarray
     per_rank: np.ndarray
@@ -125,7 +138,7 @@ class Plan:
         return self.clips[self.bounds[k]: self.bounds[k + 1]].tolist()
 
     def rank_batches(self, rank: int) -> list[list[int]]:
-        return [self.batch(k) for k in self.per_rank[rank]]
+        return [self.batch(k) for k in self.per_rank[rank] if k >= 0]
 
 
 class _EpochHook:
@@ -148,7 +161,7 @@ class BucketingBatchSampler:
     def __init__(self, durations: Sequence[float], tokens: Sequence[int], groups: Sequence[int],
                  repeat_factors: Sequence[float] | None, bucket_edges: Sequence[float], caps: BatchCaps,
                  seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True,
-                 keep: Sequence[bool] | None = None):
+                 keep: Sequence[bool] | None = None, drop_last: bool = True):
         self.durations = np.asarray(durations)
         self.duration_ms = np.round(self.durations.astype(np.float64) * 1000).astype(np.int32)
         # Clips never to sample (e.g. more tokens than encoder frames): still indexable, never drawn.
@@ -160,6 +173,11 @@ class BucketingBatchSampler:
         self.bucket = np.searchsorted(self.edges, self.durations, side="right").astype(np.int8)
         self.caps = caps
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
+        # Training steps run in lockstep, so every rank takes the same number of batches and the
+        # remainder is dropped; validation (drop_last=False) splits batches until they deal
+        # evenly, and where they cannot (fewer clips than ranks) the last step has fewer ranks
+        # busy (-1 pads the others): no clip goes unscored.
+        self.drop_last = drop_last
         self.epoch = 0
         self.consumed = 0
         self._cache: tuple[int, Plan] | None = None
@@ -192,13 +210,20 @@ class BucketingBatchSampler:
             del order
         del bucket, idx
         bounds = np.concatenate(bounds)
+        if not self.drop_last:
+            bounds = split_to_multiple(bounds, self.world_size)
         n_batches = len(bounds) - 1
         costs = batch_costs(bounds, self.durations[clips], self.tokens[clips])
         if self.shuffle:
             per_rank = shard_by_cost(costs, self.world_size, rng)
-        else:
+        elif self.drop_last:
             per_rank = np.arange(n_batches - n_batches % self.world_size).reshape(-1, self.world_size).T
-        rank_costs = costs[per_rank].sum(axis=1) if per_rank.size else np.zeros(0)
+        else:
+            steps = -(-n_batches // self.world_size)
+            per_rank = np.full(steps * self.world_size, -1, dtype=np.int64)
+            per_rank[:n_batches] = np.arange(n_batches)
+            per_rank = per_rank.reshape(-1, self.world_size).T
+        rank_costs = np.where(per_rank >= 0, costs[per_rank], 0).sum(axis=1) if per_rank.size else np.zeros(0)
         size = np.diff(bounds)
         first = clips[bounds[:-1]] if n_batches else np.zeros(0, dtype=np.int64)
         over = (size == 1) & ((self.durations[first] > self.caps.max_duration_s) | (self.tokens[first] > self.caps.max_tokens))
@@ -206,7 +231,7 @@ class BucketingBatchSampler:
             "clips": int(len(clips)), "batches": int(n_batches),
             "excluded_clips": 0 if self.keep is None else int((~self.keep).sum()),
             "batches_per_rank": int(per_rank.shape[1]),
-            "dropped_batches": int(n_batches - per_rank.size),
+            "dropped_batches": int(n_batches - (per_rank >= 0).sum()),
             "rank_cost_imbalance": (float(rank_costs.max() / rank_costs.mean())
                                     if rank_costs.size and rank_costs.sum() else 1.0),
             "over_cap_batches": int(over.sum()),
@@ -228,12 +253,13 @@ class BucketingBatchSampler:
         # the DataLoader reaches the end of this iterator before the last batches are trained on.
         plan = self._plan()
         for k in plan.per_rank[self.rank][self.consumed:]:
-            yield plan.batch(k)
+            if k >= 0:
+                yield plan.batch(k)
 
     def __len__(self) -> int:
         # The whole epoch, also after a mid-epoch resume: Lightning counts the restored batches
         # as done and ends the epoch when this iterator runs out.
-        return int(self._plan().per_rank.shape[1])
+        return int((self._plan().per_rank[self.rank] >= 0).sum())
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:

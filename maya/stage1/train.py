@@ -156,7 +156,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
     checkpoint = ModelCheckpoint(dirpath=str(ckpt_dir), filename="step{step:07d}", auto_insert_metric_name=False,
                                  every_n_train_steps=tr["checkpoint_every_n_steps"], save_top_k=-1, save_last=True)
     trainer = pl.Trainer(
-        accelerator=accelerator, devices=tr["devices"], strategy=tr["strategy"], precision=tr["precision"],
+        accelerator=accelerator, devices=tr["devices"], num_nodes=tr["num_nodes"], strategy=tr["strategy"], precision=tr["precision"],
         max_steps=tr["max_steps"], accumulate_grad_batches=tr["accumulate_grad_batches"],
         gradient_clip_val=tr["gradient_clip_val"] or None, val_check_interval=tr["val_check_interval"],
         check_val_every_n_epoch=None, log_every_n_steps=tr["log_every_n_steps"], logger=loggers,
@@ -194,7 +194,8 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
                                           edges, caps, seed=tr["seed"], rank=trainer.global_rank,
                                           world_size=trainer.world_size, keep=keep)
     val_sampler = BucketingBatchSampler(val_table.duration_s, val_table.num_tokens, val_table.group, None, edges, caps,
-                                        shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size)
+                                        shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size,
+                                        drop_last=False)
     if train_sampler.stats["batches_per_rank"] == 0:
         raise MayaError(f"{train_clips}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
                         f"fewer than the {trainer.world_size} ranks; add data or use fewer devices")
@@ -225,7 +226,7 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
         summary = {
             "steps": int(trainer.global_step), "max_steps": tr["max_steps"], "wall_s": round(wall, 1),
             "resumed_from": resumed_from, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "devices": trainer.world_size, "precision": tr["precision"],
+            "devices": trainer.world_size, "num_nodes": trainer.num_nodes, "precision": tr["precision"],
             "train_clips": len(train_ds), "val_clips": len(val_ds), "val_subset": val_cap,
             "sampler": train_sampler.stats,
             "final_val": {k: metrics.get(k) for k in ("val_wer", "val_cer", "val_wer_ctc", "val_cer_ctc")},
