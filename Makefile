@@ -40,7 +40,7 @@ demo: install
 	@echo ">> report: reports/eval.html | per-language scores: results/eval/summary.csv | model: results/stage1/final.nemo | per-rule logs: logs/"
 
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not workflow"

@@ -56,6 +56,28 @@ def estimate_bins_2d(durations: np.ndarray, tokens: np.ndarray, num_buckets: int
     return bins
 
 
+def bucket_batch_sizes(bins: Sequence[Sequence[float]], model: dict, n_params: int, vocab: int,
+                       budget_gb: float, limit: int = 4096) -> list[int]:
+    """NeMo's ``bucket_batch_size`` for 2-D ``bins``: per bin, the largest batch of its longest,
+    most-tokens clips whose predicted peak (``maya.stage1.memory``: weights and optimizer,
+    Conformer activations, the TDT joint) fits ``budget_gb`` — what NeMo's OOMptimizer measures on
+    a GPU, predicted here without one. At least 1 (a clip alone over the budget still trains)."""
+    from maya.stage1.memory import predicted_peak_gb
+
+    out = []
+    for max_dur, max_tok in bins:
+        frames = int(max_dur / FRAME_SHIFT_S / model["subsampling_factor"]) + 1
+        lo, hi = 1, limit  # predicted peak grows with the batch: bisect for the last fit
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if predicted_peak_gb(model, n_params, vocab, mid, frames, max_tok) <= budget_gb:
+                lo = mid
+            else:
+                hi = mid - 1
+        out.append(lo)
+    return out
+
+
 FRAME_SHIFT_S = 0.01  # the Stage-1 preprocessor's window_stride
 # Beyond one token per encoder frame neither CTC (a frame per token, plus blanks between repeats)
 # nor a transducer can align a transcript; well before it, training is starved.

@@ -129,8 +129,12 @@ rule batching_artifacts:
         bins="results/batching/bins.json",
     params:
         tokenizer_dir=lambda w, input: os.path.dirname(input.tokenizer),
+        # The model and memory budget size NeMo's bucket_batch_size in bins.json.
         settings=json.dumps({**config["batching"], "bucket_edges_s": config["data"]["bucket_edges_s"],
-                             "subsampling_factor": config["stage1"]["model"]["subsampling_factor"]}, sort_keys=True),
+                             "subsampling_factor": config["stage1"]["model"]["subsampling_factor"],
+                             "model": config["stage1"]["model"], "num_languages": len(config["languages"]),
+                             "gpu_memory_budget_gb": config["stage1"]["sampler"]["gpu_memory_budget_gb"]},
+                            sort_keys=True),
         code=code("batching_artifacts.py"),
     log:
         "logs/batching_artifacts.log",

@@ -35,6 +35,28 @@ def test_heldout_decoding_and_scores_are_consistent(tiny_run):
                 assert int(r["utterances"]) == sum(h["lang"] == r["language"] for h in hyps)
 
 
+def test_nemo_scoring_of_our_hypotheses_agrees_with_scores_json(tiny_run):
+    """What NeMo's speech_to_text_eval.py computes (word_error_rate over the transcripts, CER with
+    use_cer) on the workflow's own hyps.jsonl, per language, against scores.json."""
+    from nemo.collections.asr.metrics.wer import word_error_rate
+
+    from maya.scoring import normalise_for_scoring
+
+    for decoder in TINY_CONFIG["eval"]["decoders"]:
+        d = tiny_run / "results/eval/stage1/heldout" / decoder
+        hyps = [json.loads(l) for l in (d / "hyps.jsonl").read_text(encoding="utf-8").splitlines()]
+        scores = json.loads((d / "scores.json").read_text())
+        for lang, s in scores["languages"].items():
+            sel = [h for h in hyps if h["lang"] == lang]
+            refs = [normalise_for_scoring(h["ref"], lang) for h in sel]
+            out = [normalise_for_scoring(h["hyp"], lang) for h in sel]
+            assert word_error_rate(out, refs) == pytest.approx(s["wer"], abs=1e-9)
+            # Our CER does not count spaces (word boundaries are WER's business); NeMo's does, so it
+            # gets the texts without them.
+            squash = lambda texts: ["".join(t.split()) for t in texts]  # noqa: E731
+            assert word_error_rate(squash(out), squash(refs), use_cer=True) == pytest.approx(s["cer"], abs=1e-9)
+
+
 @pytest.mark.skipif(not LJ.exists(), reason="../shared/data/real_speech/ljspeech_mini is not present")
 def test_external_test_set_through_the_ljspeech_adapter(tiny_copy):
     corpora = [
