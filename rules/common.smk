@@ -60,7 +60,7 @@ BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broke
 wildcard_constraints:
     corpus="|".join(re.escape(c) for c in CORPORA),
     stage="stage1",
-    decoder="tdt_greedy|ctc_greedy",
+    decoder="(tdt|ctc)_greedy(_nohint)?",
     testset=r"[^/]+",
     lang="|".join(LANGUAGES),
     shard=r"[^/]+",

@@ -69,7 +69,7 @@ rule export_stage1:
         "results/stage1/maya_asr.nemo",
     params:
         code=code("export_stage1.py"),
-        tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
+        tokenizer_dir=lambda w, input: os.path.dirname(input.tokenizer),
     log:
         "logs/stage1/export.log",
     conda:

@@ -115,10 +115,10 @@ def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
     assert plan({"stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 0.5}}}) == {**FROM_MODEL, "all": 1}
     # Evaluation never retrains: a scoring setting rescores without decoding, a report setting
     # rebuilds only the report, a decoding setting re-decodes.
-    assert plan({"eval": {"bootstrap_samples": 3}}) == {"score_testset": 2, "eval_summary": 1, "eval_report": 1,
+    assert plan({"eval": {**TINY_CONFIG["eval"], "bootstrap_samples": 3}}) == {"score_testset": 2, "eval_summary": 1, "eval_report": 1,
                                                         "all": 1}
-    assert plan({"eval": {"report_title": "Another title"}}) == {"eval_report": 1, "all": 1}
-    assert plan({"eval": {"batch_size": 3}}) == {"decode_testset": 2, "score_testset": 2, "eval_summary": 1,
+    assert plan({"eval": {**TINY_CONFIG["eval"], "report_title": "Another title"}}) == {"eval_report": 1, "all": 1}
+    assert plan({"eval": {**TINY_CONFIG["eval"], "batch_size": 3}}) == {"decode_testset": 2, "score_testset": 2, "eval_summary": 1,
                                                  "eval_report": 1, "all": 1}
 
 
@@ -181,7 +181,7 @@ def test_on_disk_corpus_reruns_a_shard_whose_companion_file_changed(tiny_run, tm
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_run / "results/corpus/demo", corpus)
     repo = copy_repo(tmp_path / "repo")
-    cfg = {"languages": ["en", "hi", "ta"], "stage1": TINY_CONFIG["stage1"],
+    cfg = {"languages": ["en", "hi", "ta"], "stage1": TINY_CONFIG["stage1"], "eval": TINY_CONFIG["eval"],
            "corpora": [{"name": "ext", "format": "final_export", "root": str(corpus)}]}
     write_config(repo / "tiny.yaml", cfg)
     snakemake(repo, "--cores", "2", *TINY)
