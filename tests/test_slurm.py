@@ -55,8 +55,12 @@ def stage1_settings(cfg: dict) -> dict:
             "data": {"sample_rate": c["data"]["sample_rate"], "bucket_edges_s": c["data"]["bucket_edges_s"]}}
 
 
-def val_losses(summary: dict) -> dict[int, float]:
-    return {r["step"]: r["val_loss"] for r in summary["curve"] if "val_loss" in r}
+def val_rows(metrics_csv) -> list[tuple[int, float]]:
+    """(step, validation loss) in logging order: Lightning's CSV, every validation run."""
+    import csv
+
+    with open(metrics_csv) as f:
+        return [(int(float(r["step"])), float(r["val_loss"])) for r in csv.DictReader(f) if r.get("val_loss")]
 
 
 def test_workflow_runs_on_slurm_with_stage1_under_srun(slurm, tmp_path):
@@ -106,13 +110,13 @@ def test_workflow_runs_on_slurm_with_stage1_under_srun(slurm, tmp_path):
         cwd=root, capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = json.loads((root / "results/stage1_single/train_summary.json").read_text())
-    a, b = val_losses(ddp), val_losses(one)
-    print(f"val loss by step: srun DDP x{RANKS} {a}; one process, accumulate {RANKS}: {b}")
-    assert 0 in a and 0 in b and max(a) > 0 and max(b) > 0
-    # Step 0: the same initial weights scored on the whole validation split, sharded over the two
-    # ranks or not (measured: 7.4733 vs 7.4732).
-    assert a[0] == pytest.approx(b[0], rel=1e-3)
-    # After training: the two runs moved the model by the same amount (measured: +0.081 vs +0.077;
-    # 4 warm-up steps on a tiny corpus change little, so compare the change, not the level).
-    da, db = a[max(a)] - a[0], b[max(b)] - b[0]
-    assert abs(da) > 1e-3 and abs(da - db) <= 0.25 * abs(db), (da, db)
+    a, b = val_rows(root / "results/stage1/metrics.csv"), val_rows(root / "results/stage1_single/metrics.csv")
+    print(f"validation loss (step, loss): srun DDP x{RANKS} {a}; one process, accumulate {RANKS}: {b}")
+    # Before training: the same initial weights on the whole validation split, sharded over the
+    # two ranks or not (measured: 7.47166 both).
+    assert a[0][0] == b[0][0] == 0 and a[0][1] == pytest.approx(b[0][1], rel=1e-4)
+    # After the first optimizer step on the same global batch (2 ranks x 1 micro-batch, or 1 x 2
+    # accumulated): measured 7.52689 vs 7.52821, a 0.02 % gap for a 0.7 % move from step 0.
+    after = [dict(a)[1], next(loss for step, loss in b if step == 1)]
+    assert abs(after[0] - a[0][1]) > 0.002 * a[0][1]
+    assert after[0] == pytest.approx(after[1], rel=2e-3)
