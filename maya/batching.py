@@ -5,8 +5,9 @@
   B x T x U x (V+1+durations), and U is the token count, so the sampler caps tokens, not only audio).
 - 1-D buckets on the configured edges (seed README: 0-4-8-12-16-20 s) with clip counts and hours.
 - 2-D bins like NeMo's ``scripts/speech_recognition/estimate_duration_bins_2d.py``: duration bins
-  with equal numbers of clips, each split into sub-bins of equal clips by output tokens; every
-  bin is ``[max_duration_s, max_tokens]`` (NeMo's ``bucket_duration_bins`` 2-D format).
+  of equal total audio (lhotse's ``estimate_duration_buckets``), each split into sub-bins of equal
+  clips by output tokens; every bin is ``[max_duration_s, max_tokens]`` (NeMo's
+  ``bucket_duration_bins`` 2-D format), with ``bucket_batch_size`` per bin.
 """
 
 from __future__ import annotations
@@ -38,18 +39,37 @@ def bucket_table(durations: np.ndarray, edges: Sequence[float]) -> list[dict]:
     return rows
 
 
+def equal_duration_starts(durations: np.ndarray, num_buckets: int) -> list[float]:
+    """Lhotse's ``estimate_duration_buckets`` (what NeMo's ``estimate_duration_bins_2d.py`` calls):
+    the durations that start buckets 2..N, each bucket holding about 1/N of the total audio. Lhotse
+    walks every clip in Python; here each bucket is one ``searchsorted`` on the cumulative sum."""
+    sizes = np.sort(np.asarray(durations, dtype=np.float64))
+    cum = np.concatenate([[0.0], np.cumsum(sizes)])
+    per_bucket = cum[-1] / num_buckets
+    starts, i = [], 0
+    while True:  # lhotse: a bucket ends before the first clip at which its total exceeds per_bucket
+        j = int(np.searchsorted(cum, cum[i] + per_bucket, side="right"))
+        if j >= len(sizes):
+            return starts
+        starts.append(float(sizes[j]))
+        i = j
+
+
 def estimate_bins_2d(durations: np.ndarray, tokens: np.ndarray, num_buckets: int, num_subbuckets: int) -> list[list[float]]:
-    """Equal-count duration bins, each with equal-count token sub-bins: ``[[max_dur, max_tok], ...]``."""
+    """NeMo's 2-D bins: equal-duration buckets (lhotse), each split into sub-buckets of equal clip
+    counts by output tokens: ``[[max_dur, max_tok], ...]``."""
     if len(durations) == 0:
         return []
-    order = np.argsort(durations, kind="stable")
-    d, t = durations[order], tokens[order]
+    durations = np.asarray(durations, dtype=np.float64)
+    starts = equal_duration_starts(durations, num_buckets) if num_buckets > 1 else []
+    bucket = np.searchsorted(np.asarray(starts), durations, side="right")
     bins = []
-    for chunk in np.array_split(np.arange(len(d)), min(num_buckets, len(d))):
-        if len(chunk) == 0:
+    for b in range(len(starts) + 1):
+        sel = bucket == b
+        if not sel.any():
             continue
-        max_dur = float(d[chunk].max())
-        toks = np.sort(t[chunk])
+        max_dur = starts[b] if b < len(starts) else float(durations.max())
+        toks = np.sort(tokens[sel])
         for sub in np.array_split(toks, min(num_subbuckets, len(toks))):
             if len(sub):
                 bins.append([round(max_dur, 3), int(sub.max())])

@@ -1,6 +1,7 @@
 """Duration buckets and 2-D duration x token bins."""
 
 import numpy as np
+import pytest
 
 from maya.batching import bucket_table, estimate_bins_2d
 
@@ -42,3 +43,15 @@ def test_bucket_batch_size_is_the_largest_batch_the_memory_model_fits():
         frames = int(dur / FRAME_SHIFT_S / model["subsampling_factor"]) + 1
         assert predicted_peak_gb(model, n_params, vocab, b, frames, tok) <= budget
         assert predicted_peak_gb(model, n_params, vocab, b + 1, frames, tok) > budget
+
+
+@pytest.mark.parametrize("seed,n,buckets", [(0, 500, 5), (1, 2000, 30), (2, 37, 4)])
+def test_duration_buckets_are_lhotses(seed, n, buckets):
+    from lhotse import MonoCut
+    from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
+
+    from maya.batching import equal_duration_starts
+
+    durations = np.round(np.random.default_rng(seed).gamma(4.0, 2.0, n).clip(0.5, 20.0), 3)
+    cuts = [MonoCut(id=str(i), start=0.0, duration=float(d), channel=0) for i, d in enumerate(durations)]
+    assert equal_duration_starts(durations, buckets) == pytest.approx(estimate_duration_buckets(cuts, buckets))
