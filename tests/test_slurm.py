@@ -109,7 +109,7 @@ def test_workflow_runs_on_slurm_with_stage1_under_srun(slurm, tmp_path):
          "--balance=results/balance/weights.json", "--out-dir=results/stage1_single", "--no-progress"],
         cwd=root, capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    one = json.loads((root / "results/stage1_single/train_summary.json").read_text())
+    assert json.loads((root / "results/stage1_single/train_summary.json").read_text())["devices"] == 1
     a, b = val_rows(root / "results/stage1/metrics.csv"), val_rows(root / "results/stage1_single/metrics.csv")
     print(f"validation loss (step, loss): srun DDP x{RANKS} {a}; one process, accumulate {RANKS}: {b}")
     # Before training: the same initial weights on the whole validation split, sharded over the
