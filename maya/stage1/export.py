@@ -27,7 +27,6 @@ def stock_config(cfg: dict, tokenizer_dir: str | Path) -> dict:
 
 def export_stock(model_path: str | Path, tokenizer_dir: str | Path, out_path: str | Path) -> dict:
     """Write the stock-NeMo copy of ``model_path`` to ``out_path``; returns what was carried over."""
-    import torch
     from nemo.collections.asr.models import EncDecHybridRNNTCTCBPEModel
     from omegaconf import OmegaConf, open_dict
 
@@ -45,12 +44,5 @@ def export_stock(model_path: str | Path, tokenizer_dir: str | Path, out_path: st
     state = model.state_dict()
     keep = {k: v for k, v in state.items() if not k.startswith(MAYA_TENSORS)}
     stock.load_state_dict(keep, strict=True)  # every stock tensor comes from the trained model
-    if model.cfg.decoding != stock.cfg.decoding:
-        stock.change_decoding_strategy(model.cfg.decoding, decoder_type="rnnt")
-    stock.eval()
-    with torch.no_grad():
-        same = all(torch.equal(stock.state_dict()[k], v) for k, v in keep.items())
-    if not same:
-        raise RuntimeError(f"{out_path}: tensors changed on the way to the stock model")
     stock.save_to(str(out_path))
     return {"target": STOCK_TARGET, "tensors": len(keep), "dropped": sorted(set(state) - set(keep))}
