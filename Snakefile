@@ -15,6 +15,7 @@ include: "rules/corpus.smk"
 include: "rules/data.smk"
 include: "rules/prepare.smk"
 include: "rules/stage1.smk"
+include: "rules/stage2.smk"
 include: "rules/eval.smk"
 
 

@@ -74,6 +74,20 @@ class SentencePieceEncoder:
         return flatten(self.sp.encode(texts.to_pylist(), num_threads=self.threads))
 
 
+class HFTokenizerEncoder:
+    """Batches of texts to token ids with a Hugging Face tokenizer directory (Stage 2: Gemma's, no
+    special tokens: the model adds its own prompt and <eos>)."""
+
+    def __init__(self, tokenizer_dir: str | Path):
+        from transformers import AutoTokenizer
+
+        self.tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        self.vocab_size = len(self.tok)
+
+    def __call__(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        return flatten(self.tok(texts.to_pylist(), add_special_tokens=False)["input_ids"])
+
+
 class _Codes:
     """Global integer codes for the few distinct values of a column (paths, languages, groups)."""
 

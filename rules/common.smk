@@ -60,6 +60,7 @@ BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broke
 wildcard_constraints:
     corpus="|".join(re.escape(c) for c in CORPORA),
     stage="stage1",
+    part="a|b",
     decoder="(tdt|ctc)_greedy(_nohint)?",
     testset=r"[^/]+",
     lang="|".join(LANGUAGES),
@@ -279,6 +280,35 @@ def stage1_run_key():
     settings = json.dumps(STAGE1_SETTINGS, sort_keys=True)
     blob = f"{settings}\n{code_fingerprint(REPO, 'workflow_scripts/train_stage1.py')}"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---- stage 2 --------------------------------------------------------------------------------
+STAGE2_GPUS = config["stage2"]["trainer"]["devices"] if config["stage2"]["trainer"]["accelerator"] == "gpu" else 0
+STAGE2_WORKERS = 6 if STAGE2_GPUS else 0
+
+
+def stage2_settings(stage):
+    """What training `stage` reads: the shared stage2 settings and its own part (2a never reads 2b's)."""
+    s2 = {k: v for k, v in config["stage2"].items()
+          if k not in ("stage2a", "stage2b", "llm", "llm_name", "tokenizer_source") or k == f"stage{stage}"}
+    if stage == "3":
+        s2["stage2b"] = config["stage2"]["stage2b"]  # Stage 3 runs at lr_scale x the 2b peak LRs
+    out = {"stage2": s2, "languages": config["languages"], "data": STAGE1_SETTINGS["data"]}
+    if stage == "3":
+        out["stage3"] = config["stage3"]
+    return out
+
+
+def stage2_run_key(stage):
+    import hashlib
+
+    settings = json.dumps(stage2_settings(stage), sort_keys=True)
+    blob = f"{settings}\n{code_fingerprint(REPO, 'workflow_scripts/train_stage2.py')}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stage2_init(wildcards):
+    return {"a": "results/stage1/final.nemo", "b": "results/stage2a/final.ckpt"}[wildcards.part]
 
 
 # ---- evaluation -------------------------------------------------------------------------------

@@ -39,3 +39,16 @@ def test_entry_point_prints_the_demo_network():
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert 0 < counts["total"] < 5e6 and counts["lang_embedding"] == 12 * 96
     assert counts["memory"]["configured_token_cap"] == 600 and counts["memory"]["predicted_token_cap"] > 0
+
+
+def test_production_stage2_network_is_sized_from_gemma3_1b():
+    from maya.stage2.llm import stage2_summary
+
+    cfg = config("config.yaml", "config/prod.yaml")
+    s = stage2_summary(1024, 1, cfg["stage2"]["llm"], 1 + len(cfg["languages"]), cfg["stage2"]["projection_downsample"])
+    assert s["llm_hidden_size"] == 1152 and s["llm_layers"] == 26  # not the build guide's 1536
+    c = s["counts"]
+    d, h = 1024, 1152  # Conv1d(d, d, 2) -> LayerNorm(d) -> Linear(d, h) -> SiLU -> Linear(h, h)
+    assert c["projection"] == (d * d * 2 + d) + 2 * d + (d * h + h) + (h * h + h)
+    assert c["llm_embedding"] == (262144 + 13) * h  # tied with the output layer, counted once
+    assert c["llm_embedding"] + c["llm_other"] == pytest.approx(1.0e9, rel=0.01)  # Gemma 3 1B

@@ -1,5 +1,6 @@
 """Print the Stage-1 network's parameters per component (encoder, TDT decoder, TDT joint, CTC head,
-language embedding), counted on NeMo's real modules with every weight on the meta device.
+language embedding), counted on NeMo's real modules with every weight on the meta device, and the
+Stage-2 network's (encoder, projection, LLM) on the meta device too.
 
   python workflow_scripts/model_summary.py --configfile config.yaml config/prod.yaml
 """
@@ -12,6 +13,7 @@ from maya.config import deep_update, validate_config
 from maya.entry import parser, run
 from maya.stage1.memory import plan
 from maya.stage1.modules import model_summary
+from maya.stage2.llm import stage2_summary
 
 
 def main(args):
@@ -25,8 +27,10 @@ def main(args):
     mem = plan(cfg["stage1"]["model"], counts["total"], vocab, samp["max_batch_duration_s"],
                cfg["data"]["bucket_edges_s"][-1], samp["gpu_memory_budget_gb"])
     mem["configured_token_cap"] = samp["max_tokens_in_batch"]
+    s2 = stage2_summary(cfg["stage1"]["model"]["d_model"], counts["encoder"], cfg["stage2"]["llm"],
+                        1 + len(cfg["languages"]), cfg["stage2"]["projection_downsample"])
     if args.json:
-        print(json.dumps({**counts, "memory": mem}))
+        print(json.dumps({**counts, "memory": mem, "stage2": s2}))
         return
     print(f"Stage-1 network ({cfg['stage1']['model']['n_layers']} layers, d_model {cfg['stage1']['model']['d_model']}, vocab {vocab})")
     for name, n in counts.items():
@@ -36,6 +40,9 @@ def main(args):
     print(f"  weights+grads+AdamW {mem['static_gb']:.1f} GB, encoder activations {mem['encoder_activations_gb']:.1f} GB, "
           f"joint {mem['joint_gb_per_100_tokens']:.2f} GB per 100 tokens per clip")
     print(f"  token cap: predicted {mem['predicted_token_cap']:,} vs configured {samp['max_tokens_in_batch']:,}")
+    print(f"Stage-2 network (LLM hidden {s2['llm_hidden_size']}, {s2['llm_layers']} layers; {s2['llm_config_from']})")
+    for name, n in s2["counts"].items():
+        print(f"  {name:<16} {n:>15,}  ({n / 1e6:,.1f} M)")
 
 
 def build_parser():

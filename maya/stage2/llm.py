@@ -72,3 +72,43 @@ def save_llm(source: str, out_dir: str | Path, seed: int = 0) -> dict:
             "embedding_parameters": int(emb), "tied": bool(llm.get_output_embeddings().weight is llm.get_input_embeddings().weight)}
     (out / "llm_info.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
+
+
+# google/gemma-3-1b-pt's published text config (Google's config.json), used to size the production
+# network when the local copy is not on this machine.
+GEMMA3_1B = {"hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26, "num_attention_heads": 4,
+             "num_key_value_heads": 1, "head_dim": 256, "vocab_size": GEMMA3_VOCAB, "sliding_window": 512,
+             "max_position_embeddings": 32768, "tie_word_embeddings": True}
+
+
+def llm_config(source: str):
+    """The LLM's config without its weights: the local directory's, the tiny one's, or (for a
+    production directory that is absent here) Gemma-3 1B's published one."""
+    from transformers import AutoConfig, Gemma3TextConfig
+
+    if m := TINY.match(source):
+        return tiny_gemma3_config(int(m.group(1)), int(m.group(2))), "tiny-random"
+    if Path(source).is_dir():
+        return AutoConfig.from_pretrained(source), source
+    return Gemma3TextConfig(**GEMMA3_1B), "google/gemma-3-1b-pt published config (local copy absent)"
+
+
+def stage2_summary(d_encoder: int, encoder_params: int, source: str, added_tokens: int, downsample: int) -> dict:
+    """Parameters of encoder, projection and LLM (embeddings resized for the added tokens), counted
+    on the real modules on the meta device."""
+    from transformers import AutoModelForCausalLM
+
+    from maya.stage2.projection import Projection
+
+    cfg, origin = llm_config(source)
+    with torch.device("meta"):
+        llm = AutoModelForCausalLM.from_config(cfg)
+        llm.resize_token_embeddings(cfg.vocab_size + added_tokens, mean_resizing=False)
+        proj = Projection(d_encoder, cfg.hidden_size, downsample)
+    emb = llm.get_input_embeddings().weight.numel()
+    llm_total = sum(p.numel() for p in llm.parameters())
+    counts = {"encoder": encoder_params, "projection": sum(p.numel() for p in proj.parameters()),
+              "llm_embedding": emb, "llm_other": llm_total - emb}
+    counts["total"] = sum(counts.values())
+    return {"counts": counts, "llm_hidden_size": cfg.hidden_size, "llm_layers": cfg.num_hidden_layers,
+            "llm_config_from": origin}

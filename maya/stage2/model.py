@@ -84,6 +84,7 @@ class MayaSALM(SALM):
 
         self.load_report = self._build_perception(AudioPerceptionModule)
         self._use_fsdp = self._use_tp = False
+        self.sampler, self._val_records = None, []
         self.freeze_for_stage(c.stage)
         resolved = OmegaConf.to_container(self.cfg, resolve=True)
         resolved.update(pretrained_weights=False, llm_config=self.llm.config.to_dict())
@@ -139,6 +140,15 @@ class MayaSALM(SALM):
         for name, params in self.groups().items():
             for p in params:
                 p.requires_grad_(name in TRAINABLE[stage])
+
+    def for_stage(self, stage: str, optim: dict) -> "MayaSALM":
+        """Continue as ``stage`` (2b from 2a, 3 from 2b): new trainable set and optimizer settings."""
+        cfg = OmegaConf.to_container(self.cfg, resolve=True)
+        cfg.update(stage=stage, optim=dict(optim))
+        self.cfg = DictConfig(cfg)
+        self.freeze_for_stage(stage)
+        self.save_hyperparameters({"cfg": cfg})
+        return self
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -198,10 +208,64 @@ class MayaSALM(SALM):
         return loss
 
     def validation_step(self, batch, batch_idx: int):
+        """Teacher-forced loss, then greedy decoding scored per language (CER/WER, over-length rate)."""
+        from maya.scoring import normalise_for_scoring
+
         batch = as_batch(batch)
         loss, _ = self.target_loss(batch)
-        self.log("val_loss", loss, on_epoch=True, batch_size=int(batch["audio"].shape[0]), sync_dist=True)
+        d = self.cfg.decoding
+        hyps, over = self.transcribe_batch(batch, d.tokens_per_second, d.min_tokens, num_beams=1)
+        hf = self.tokenizer.tokenizer
+        for i, lang in enumerate(batch["lang_ids"].tolist()):
+            ref = hf.decode(batch["tokens"][i, : batch["token_lens"][i]].tolist(), skip_special_tokens=True)
+            self._val_records.append({"lang": self.languages[lang], "ref": normalise_for_scoring(ref),
+                                      "hyp": normalise_for_scoring(hyps[i]), "over": over[i]})
+        self.log("val_loss", loss.detach(), on_epoch=True, sync_dist=True, batch_size=len(hyps))
         return loss
+
+    def on_validation_epoch_start(self):
+        self._val_records = []
+
+    def on_validation_epoch_end(self):
+        from maya.scoring import error_rates
+
+        records = self._val_records
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, records)
+            records = [r for part in gathered for r in part]
+        if not records:
+            return
+        overall = error_rates([r["ref"] for r in records], [r["hyp"] for r in records])
+        metrics = {"val_wer": overall["wer"], "val_cer": overall["cer"],
+                   "val_over_length": sum(r["over"] for r in records) / len(records)}
+        for lang in sorted({r["lang"] for r in records}):
+            sel = [r for r in records if r["lang"] == lang]
+            er = error_rates([r["ref"] for r in sel], [r["hyp"] for r in sel])
+            metrics[f"val_wer_{lang}"], metrics[f"val_cer_{lang}"] = er["wer"], er["cer"]
+        for k, v in metrics.items():
+            self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
+        self.last_val_metrics = metrics
+        self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
+        self._val_records = []
+
+    # ---- checkpoint: sampler position (as Stage 1) --------------------------------------
+    def on_train_start(self):
+        state = getattr(self, "_pending_sampler_state", None)
+        if state and self.sampler is not None:
+            self.sampler.load_state_dict(state)
+        self._pending_sampler_state = None
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.sampler is not None:
+            self.sampler.advance(1)
+
+    def on_save_checkpoint(self, checkpoint):
+        if self.sampler is not None:
+            checkpoint["maya_sampler"] = self.sampler.state_dict()
+
+    def on_load_checkpoint(self, checkpoint):
+        self._pending_sampler_state = checkpoint.get("maya_sampler")
 
     # ---- decoding ----------------------------------------------------------------------
     @torch.no_grad()

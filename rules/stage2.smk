@@ -1,0 +1,66 @@
+# Stage 2 (Stage-1 encoder + projection + Gemma-3, NeMo SALM): 2a projection only, 2b joint.
+
+
+rule build_llm:
+    """The decoder as a local HF directory (GGUF dequantised once; tiny-random for the demo)."""
+    output:
+        directory("results/llm"),
+    params:
+        source=config["stage2"]["llm"],
+        code=code("build_llm.py"),
+    log:
+        "logs/stage2/build_llm.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step build_llm --source {params.source:q} --out-dir {output:q} > {log:q} 2>&1"
+
+
+rule stage2_clips:
+    """The train clip table with Gemma token ids (same clips, same sampler as Stage 1)."""
+    input:
+        split="results/splits/train.parquet",
+        tokenizer="results/tokenizer/gemma",
+    output:
+        "results/stage2/train_clips.arrow",
+    params:
+        code=code("stage2_clips.py"),
+    log:
+        "logs/stage2/clips.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step stage2_clips --split {input.split:q} --tokenizer {input.tokenizer:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule train_stage2:
+    """Stage 2a from the Stage-1 model; 2b from 2a (resumes from results/stage2{part}/run/)."""
+    input:
+        init=stage2_init,
+        llm="results/llm",
+        tokenizer="results/tokenizer/gemma",
+        train_clips="results/stage2/train_clips.arrow",
+        val="results/splits/val.parquet",
+        balance="results/balance/weights.json",
+    output:
+        model="results/stage2{part}/final.ckpt",
+        summary="results/stage2{part}/train_summary.json",
+        metrics="results/stage2{part}/metrics.csv",
+    params:
+        settings=lambda w: json.dumps(stage2_settings("2" + w.part), sort_keys=True),
+        run_key=lambda w: stage2_run_key("2" + w.part),
+        code=code("train_stage2.py"),
+        workers=STAGE2_WORKERS,
+    resources:
+        gpu=STAGE2_GPUS,
+        mem_mb=256000 if STAGE2_GPUS else 8000,
+    threads: 256
+    log:
+        "logs/stage2/train_2{part}.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step train_stage2 --stage 2{wildcards.part} --settings {params.settings:q} --init {input.init:q}"
+        " --llm {input.llm:q} --tokenizer {input.tokenizer:q} --splits results/splits --train-clips {input.train_clips:q}"
+        " --balance {input.balance:q} --out-dir results/stage2{wildcards.part} --workers {params.workers}"
+        " --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"
