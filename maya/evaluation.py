@@ -70,9 +70,12 @@ def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Pa
         t2 = time.perf_counter()
         read_s += t1 - t0
         model_s += t2 - t1
-        for i, a, h in zip(idx, audio, hyps):
+        over = getattr(model, "last_over_length", None)  # Stage 2: outputs cut at the length cap
+        for k, (i, a, h) in enumerate(zip(idx, audio, hyps)):
             results[i] = {"segment_id": rows["segment_id"][i], "lang": rows["language"][i],
                           "ref": rows["transcript"][i], "hyp": h, "seconds": round(len(a) / 16000, 4)}
+            if over is not None:
+                results[i]["over_length"] = bool(over[k])
         bar.update(len(idx))
     bar.close()
     with open(out_jsonl, "w", encoding="utf-8") as f:
@@ -113,6 +116,8 @@ def score_hypotheses(records: Iterable[dict], bootstrap_samples: int = 1000, see
             **rates_from_counts(counts), **bootstrap_ci(counts, bootstrap_samples, seed),
             "confusions": confusion_rows(pairs, top_k_confusions),
         }
+        if "over_length" in rs[0]:  # generated outputs that hit the length cap without <eos>
+            out["languages"][lang]["over_length"] = int(sum(r["over_length"] for r in rs))
     if all_counts:
         counts = np.concatenate(all_counts)
         out["overall"] = {"utterances": len(records), **rates_from_counts(counts),
@@ -135,5 +140,6 @@ def summary_rows(stage: str, testset: str, decoder: str, scores: Mapping, rtfx: 
             "word_substitutions": s["word_substitutions"], "word_deletions": s["word_deletions"],
             "word_insertions": s["word_insertions"], "ref_words": s["ref_words"], "ref_chars": s["ref_chars"],
             "rtfx": rtfx.get("rtfx"), "device": rtfx.get("device"), "batch_size": rtfx.get("batch_size"),
+            "over_length": s.get("over_length"),
         })
     return rows

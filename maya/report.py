@@ -152,6 +152,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence], left: int = 1, clas
     return "\n".join(out) + "</table>"
 
 
+OVER_LENGTH_NOTE = ("over-length: Stage-2 generations cut at the length cap (stage2.decoding) without an "
+                    "end-of-sequence token, i.e. runaway or hallucinated output; '-' for Stage 1, which cannot run away.")
+
+
 def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx: Mapping[str, str | Path],
                  balance_json: str | Path, qc_json: str | Path, train_summary: str | Path | None,
                  metrics_csv: str | Path | None, provenance: Mapping, out_html: str | Path,
@@ -178,7 +182,7 @@ def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx
     parts.append('<p class="muted">Greedy decoding; references and hypotheses go through the same normalisation '
                  "as the tokenizer corpus (NFC, punctuation removed, digits to ASCII, Latin lower-cased). "
                  "Error bars and brackets: 95 % bootstrap confidence intervals (utterance resampling, "
-                 f"{html.escape(str(provenance.get('bootstrap', '')))}).</p>")
+                 f"{html.escape(str(provenance.get('bootstrap', '')))}). {OVER_LENGTH_NOTE}</p>")
     testsets = sorted({r["testset"] for r in rows})
     for ts in testsets:
         sel = [r for r in rows if r["testset"] == ts]
@@ -191,17 +195,18 @@ def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx
                           r["utterances"], f'{float(r["hours"]):.3f}',
                           f'{_pct(r["wer"])} [{_pct(r["wer_ci_low"])}, {_pct(r["wer_ci_high"])}]',
                           f'{_pct(r["cer"])} [{_pct(r["cer_ci_low"])}, {_pct(r["cer_ci_high"])}]',
-                          f'{r["word_substitutions"]}/{r["word_deletions"]}/{r["word_insertions"]}', r["ref_words"]])
+                          f'{r["word_substitutions"]}/{r["word_deletions"]}/{r["word_insertions"]}', r["ref_words"],
+                          r.get("over_length") if r.get("over_length") not in (None, "") else "-"])
             classes.append("")
         for stage, dec in sorted({(r["stage"], r["decoder"]) for r in sel}):
             grp = [r for r in sel if (r["stage"], r["decoder"]) == (stage, dec)]
             mw = sum(float(r["wer"]) for r in grp) / len(grp)
             mc = sum(float(r["cer"]) for r in grp) / len(grp)
             table.append([stage, dec, f"macro average of {len(grp)} languages", sum(int(r["utterances"]) for r in grp),
-                          "", _pct(mw), _pct(mc), "", ""])
+                          "", _pct(mw), _pct(mc), "", "", ""])
             classes.append("avg")
         parts.append(_table(["stage", "decoder", "language", "utts", "hours", "WER % [95% CI]", "CER % [95% CI]",
-                             "S/D/I (words)", "ref words"], table, left=3, classes=classes))
+                             "S/D/I (words)", "ref words", "over-length"], table, left=3, classes=classes))
 
     parts.append("<h2>Top word confusions</h2>")
     for key in sorted(scores):

@@ -59,9 +59,9 @@ BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broke
 
 wildcard_constraints:
     corpus="|".join(re.escape(c) for c in CORPORA),
-    stage="stage1",
+    stage="stage1|stage2a|stage2b",
     part="a|b",
-    decoder="(tdt|ctc)_greedy(_nohint)?",
+    decoder="(tdt|ctc)_greedy(_nohint)?|llm_(greedy|beam)",
     testset=r"[^/]+",
     lang="|".join(LANGUAGES),
     shard=r"[^/]+",
@@ -318,7 +318,17 @@ TESTSETS = ["heldout", *EVAL_CORPORA]
 # decoder name -> (head, language hint). The *_nohint rows are what stock NeMo users get from
 # results/stage1/maya_asr.nemo (no language embedding: the same as this model without a hint).
 EVAL_DECODERS = {"tdt_greedy": ("tdt", True), "ctc_greedy": ("ctc", True),
-                 "tdt_greedy_nohint": ("tdt", False), "ctc_greedy_nohint": ("ctc", False)}
+                 "tdt_greedy_nohint": ("tdt", False), "ctc_greedy_nohint": ("ctc", False),
+                 "llm_greedy": ("greedy", True), "llm_beam": ("beam", True)}
+
+
+def stage_model(stage):
+    """The checkpoint of a stage: Stage 1's .nemo, a Lightning checkpoint for Stages 2a/2b."""
+    return "results/stage1/final.nemo" if stage == "stage1" else f"results/{stage}/final.ckpt"
+
+
+def stage_decoders(stage):
+    return config["eval"]["decoders"] if stage == "stage1" else config["eval"]["llm_decoders"]
 
 
 def testset_parquet(wildcards):
@@ -334,7 +344,7 @@ def eval_testset_manifests(wildcards):
 
 def eval_outputs(name):
     return [f"results/eval/{stage}/{testset}/{decoder}/{name}"
-            for stage in config["eval"]["stages"] for testset in TESTSETS for decoder in config["eval"]["decoders"]]
+            for stage in config["eval"]["stages"] for testset in TESTSETS for decoder in stage_decoders(stage)]
 
 
 def git_commit():

@@ -20,7 +20,7 @@ rule eval_testset:
 rule decode_testset:
     """Greedy decoding of one test set with one checkpoint and decoder; RTFx measured."""
     input:
-        model="results/{stage}/final.nemo",
+        model=lambda w: stage_model(w.stage),
         testset=testset_parquet,
     output:
         hyps="results/eval/{stage}/{testset}/{decoder}/hyps.jsonl",
@@ -29,6 +29,7 @@ rule decode_testset:
         decoder=lambda w: EVAL_DECODERS[w.decoder][0],
         hint=lambda w: "" if EVAL_DECODERS[w.decoder][1] else "--no-lang-hint",
         settings=settings("eval", keep=("batch_size", "lang_hint", "device")),
+        decoding=lambda w: "" if w.stage == "stage1" else json.dumps(config["stage2"]["decoding"], sort_keys=True),
         code=code("decode_testset.py"),
     resources:
         gpu=1 if STAGE1_GPUS else 0,
@@ -39,7 +40,7 @@ rule decode_testset:
         "../envs/maya.yaml"
     shell:
         "maya_step decode_testset --settings={params.settings:q} --model={input.model:q}"
-        " --testset={input.testset:q} --decoder={params.decoder} {params.hint} --no-progress"
+        " --testset={input.testset:q} --decoder={params.decoder} {params.hint} --decoding={params.decoding:q} --no-progress"
         " --out-hyps={output.hyps:q} --out-rtfx={output.rtfx:q} > {log:q} 2>&1"
 
 
@@ -89,7 +90,7 @@ rule eval_report:
         bins="results/batching/bins.json",
         train_summary="results/stage1/train_summary.json",
         metrics="results/stage1/metrics.csv",
-        models=expand("results/{stage}/final.nemo", stage=config["eval"]["stages"]),
+        models=[stage_model(s) for s in config["eval"]["stages"]],
     output:
         "reports/eval.html",
     params:

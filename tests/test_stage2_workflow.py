@@ -116,3 +116,24 @@ def test_stage_2b_runs_lightning_deepspeed_zero2(stage2_run, tmp_path):
         os.chdir(cwd)
     mine = model.state_dict()
     assert set(mine) == set(ckpt["state_dict"]) and all(torch.equal(mine[k], v) for k, v in ckpt["state_dict"].items())
+
+
+def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_run):
+    import csv
+
+    write_config(stage2_run / "stages.yaml", {"eval": {**TINY_CONFIG["eval"], "stages": ["stage1", "stage2a", "stage2b"]}})
+    snakemake(stage2_run, "reports/eval.html", "--cores", "2", "--configfile", "tiny.yaml", "stages.yaml")
+    rows = list(csv.DictReader(open(stage2_run / "results/eval/summary.csv")))
+    series = {(r["stage"], r["decoder"]) for r in rows}
+    assert series == {("stage1", "tdt_greedy"), ("stage1", "ctc_greedy"), ("stage2a", "llm_greedy"),
+                      ("stage2b", "llm_greedy")}
+    for stage in ("stage2a", "stage2b"):
+        sel = [r for r in rows if r["stage"] == stage]
+        assert {r["language"] for r in sel} == set(TINY_CONFIG["languages"])
+        assert all(r["over_length"] != "" and 0 <= int(r["over_length"]) <= int(r["utterances"]) for r in sel)
+        hyps = [json.loads(line) for line in
+                open(stage2_run / f"results/eval/{stage}/heldout/llm_greedy/hyps.jsonl", encoding="utf-8")]
+        assert hyps and all(isinstance(h["over_length"], bool) for h in hyps)
+    assert all(r["over_length"] == "" for r in rows if r["stage"] == "stage1")
+    page = (stage2_run / "reports/eval.html").read_text(encoding="utf-8")
+    assert "stage2b" in page and "over-length" in page

@@ -1,4 +1,5 @@
-"""Decode a test set with a checkpoint (greedy TDT or CTC, batched, audio read by tar offset).
+"""Decode a test set with a checkpoint (Stage 1: greedy TDT or CTC; Stage 2/3: autoregressive greedy
+or beam with the language prompt; batched, audio read by tar offset).
 Writes one JSONL line per utterance (reference, hypothesis, language, seconds) and an RTFx record."""
 
 import json
@@ -17,6 +18,10 @@ def main(args):
     s = {**section_defaults("eval"), **json.loads(args.settings)}
     device = s["device"] if s["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(args.model, device)
+    if args.decoding:  # Stage 2: decoding settings of this run, not of the training run's validation
+        from omegaconf import OmegaConf
+
+        model.cfg.decoding = OmegaConf.create(json.loads(args.decoding))
     rtfx = decode_testset(model, args.testset, args.decoder, args.out_hyps, batch_size=s["batch_size"],
                           lang_hint=s["lang_hint"] and not args.no_lang_hint, progress=not args.no_progress)
     Path(args.out_rtfx).write_text(json.dumps(rtfx, indent=1) + "\n")
@@ -25,9 +30,11 @@ def main(args):
 
 def build_parser():
     p = parser(__doc__)
-    p.add_argument("--model", required=True, help=".nemo checkpoint")
+    p.add_argument("--model", required=True, help="Stage-1 .nemo, or a Stage-2/3 final.ckpt")
     p.add_argument("--testset", required=True, help="test-set Parquet (e.g. results/splits/test.parquet)")
-    p.add_argument("--decoder", choices=["tdt", "ctc"], required=True)
+    p.add_argument("--decoder", choices=["tdt", "ctc", "greedy", "beam"], required=True,
+                   help="Stage 1: tdt or ctc (greedy); Stage 2/3: greedy or beam")
+    p.add_argument("--decoding", default="", help="Stage 2/3: config stage2.decoding as JSON (length cap, beam width)")
     p.add_argument("--settings", default="{}", help="config.eval's batch_size, lang_hint, device as JSON "
                    "(the schema's defaults otherwise)")
     p.add_argument("--out-hyps", required=True)

@@ -1,4 +1,4 @@
-"""Loading a Stage-1 ``.nemo`` and transcribing audio files with it (TDT or CTC greedy)."""
+"""Loading a model (Stage-1 ``.nemo``, Stage-2/3 ``final.ckpt``) and transcribing audio files with Stage 1."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ def load_model(path: str | Path, device: str | None = None):
     from nemo.collections.asr.models import ASRModel
 
     if not Path(path).exists():
-        raise MayaError(f"{path}: model not found (train it with `snakemake results/stage1/final.nemo`)")
+        raise MayaError(f"{path}: model not found (train it with `snakemake {path}`)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if str(path).endswith(".ckpt"):  # Stages 2a/2b/3: a MayaSALM Lightning checkpoint
+        from maya.stage2.model import MayaSALM
+
+        return MayaSALM.load_from_checkpoint(str(path), map_location=torch.device(device), weights_only=False).eval()
     model = ASRModel.restore_from(str(path), map_location=torch.device(device))
     model.eval()
     return model

@@ -293,6 +293,17 @@ class MayaSALM(SALM):
             rows.append(row[: ends[0] if ends else cap])
         return rows, over
 
+    def decode_audio(self, signal: torch.Tensor, lengths: torch.Tensor, lang_ids: torch.Tensor, decoder: str) -> list[str]:
+        """The evaluation interface Stage 1 also has: ``decoder`` is ``greedy`` or ``beam``
+        (``decoding.num_beams`` wide). Over-length flags of the batch land in ``last_over_length``."""
+        if (lang_ids < 0).any():
+            raise ValueError("Stage-2 decoding needs each clip's language: the prompt is <|xx|><|transcribe|>")
+        d = self.cfg.decoding
+        beams = 1 if decoder == "greedy" else max(2, int(d.num_beams))
+        texts, self.last_over_length = self.transcribe_batch(
+            {"audio": signal, "audio_lens": lengths, "lang_ids": lang_ids}, d.tokens_per_second, d.min_tokens, beams)
+        return texts
+
     def transcribe_batch(self, batch, tokens_per_second: float, min_tokens: int = 8,
                          num_beams: int = 1) -> tuple[list[str], list[bool]]:
         rows, over = self.generate_ids(batch, tokens_per_second, min_tokens, num_beams)
