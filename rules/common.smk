@@ -59,8 +59,9 @@ BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broke
 
 wildcard_constraints:
     corpus="|".join(re.escape(c) for c in CORPORA),
-    stage="stage1|stage2a|stage2b",
+    stage="stage1|stage2a|stage2b|stage3",
     part="a|b",
+    llm_stage="stage2|stage3",
     decoder="(tdt|ctc)_greedy(_nohint)?|llm_(greedy|beam)",
     testset=r"[^/]+",
     lang="|".join(LANGUAGES),

@@ -17,16 +17,17 @@ rule build_llm:
 
 
 rule stage2_clips:
-    """The train clip table with Gemma token ids (same clips, same sampler as Stage 1)."""
+    """A train clip table with Gemma token ids (same clips, same sampler as Stage 1): the whole train
+    split for Stage 2, the Stage-3 subset for Stage 3."""
     input:
-        split="results/splits/train.parquet",
+        split=lambda w: {"stage2": "results/splits/train.parquet", "stage3": "results/stage3/train.parquet"}[w.llm_stage],
         tokenizer="results/tokenizer/gemma",
     output:
-        "results/stage2/train_clips.arrow",
+        "results/{llm_stage}/train_clips.arrow",
     params:
         code=code("stage2_clips.py"),
     log:
-        "logs/stage2/clips.log",
+        "logs/{llm_stage}/clips.log",
     conda:
         "../envs/maya.yaml"
     shell:
@@ -64,3 +65,58 @@ rule train_stage2:
         " --llm {input.llm:q} --tokenizer {input.tokenizer:q} --splits results/splits --train-clips {input.train_clips:q}"
         " --balance {input.balance:q} --out-dir results/stage2{wildcards.part} --workers {params.workers}"
         " --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"
+
+
+rule stage3_subset:
+    """Stage 3's clips: per language the cleanest top_fraction (text-rate plausibility, Stage-1 CER)."""
+    input:
+        train="results/splits/train.parquet",
+        model="results/stage1/final.nemo",
+    output:
+        clips="results/stage3/train.parquet",
+        summary="results/stage3/subset.json",
+    params:
+        settings=lambda w: json.dumps({"stage3": {k: config["stage3"][k] for k in ("top_fraction", "pool_factor")},
+                                       "eval": {k: config["eval"][k] for k in ("batch_size", "device")}}, sort_keys=True),
+        code=code("stage3_subset.py"),
+    resources:
+        gpu=1 if STAGE2_GPUS else 0,
+    log:
+        "logs/stage3/subset.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step stage3_subset --settings {params.settings:q} --train {input.train:q} --model {input.model:q}"
+        " --out {output.clips:q} --summary {output.summary:q} --out-dir results/stage3/pool --no-progress > {log:q} 2>&1"
+
+
+rule train_stage3:
+    """Stage 3: 2b fine-tuned on the Stage-3 clips at lr_scale x the 2b LRs (resumes from results/stage3/run/)."""
+    input:
+        init="results/stage2b/final.ckpt",
+        llm="results/llm",
+        tokenizer="results/tokenizer/gemma",
+        train_clips="results/stage3/train_clips.arrow",
+        val="results/splits/val.parquet",
+        balance="results/balance/weights.json",
+    output:
+        model="results/stage3/final.ckpt",
+        summary="results/stage3/train_summary.json",
+        metrics="results/stage3/metrics.csv",
+    params:
+        settings=lambda w: json.dumps(stage2_settings("3"), sort_keys=True),
+        run_key=lambda w: stage2_run_key("3"),
+        code=code("train_stage2.py"),
+        workers=STAGE2_WORKERS,
+    resources:
+        gpu=STAGE2_GPUS,
+        mem_mb=256000 if STAGE2_GPUS else 8000,
+    threads: 256
+    log:
+        "logs/stage3/train.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step train_stage2 --stage 3 --settings {params.settings:q} --init {input.init:q} --llm {input.llm:q}"
+        " --tokenizer {input.tokenizer:q} --splits results/splits --train-clips {input.train_clips:q}"
+        " --balance {input.balance:q} --out-dir results/stage3 --workers {params.workers} --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"

@@ -1,5 +1,6 @@
-"""Stage 2 inside the workflow: 2a from the tiny run's Stage-1 model, 2b from 2a, both through
-Snakemake on the tiny corpus; what each trained, and that final.ckpt reloads with one call."""
+"""Stages 2 and 3 inside the workflow: 2a from the tiny run's Stage-1 model, 2b from 2a, 3 from 2b on
+the cleanest clips, all through Snakemake on the tiny corpus; what each trained, that final.ckpt
+reloads with one call, ZeRO-2, and the report with every stage."""
 
 import json
 
@@ -10,7 +11,8 @@ from tests.helpers import TINY_CONFIG, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 STAGE2 = {"stage2": {"stage2a": {"max_steps": 3}, "stage2b": {"max_steps": 2},
-                     "trainer": {"val_check_interval": 2, "checkpoint_every_n_steps": 2, "log_every_n_steps": 1}}}
+                     "trainer": {"val_check_interval": 2, "checkpoint_every_n_steps": 2, "log_every_n_steps": 1}},
+          "stage3": {"max_steps": 2, "top_fraction": 0.5}}
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,7 @@ def stage2_run(tmp_path_factory, tiny_run):
     root = tmp_path_factory.mktemp("stage2") / "repo"
     shutil.copytree(tiny_run, root, symlinks=True)
     write_config(root / "tiny.yaml", {**TINY_CONFIG, **STAGE2})
-    snakemake(root, "results/stage2b/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml")
+    snakemake(root, "results/stage3/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml")
     return root
 
 
@@ -40,6 +42,26 @@ def test_stage_2a_trains_the_projection_only_and_2b_the_llm_too(stage2_run):
         assert set(s["final_val_per_language"]) <= set(TINY_CONFIG["languages"])
     assert (stage2_run / "logs/stage2/train_2a.log").exists() and (stage2_run / "results/llm/llm_info.json").exists()
     assert planned_jobs(stage2_run, "results/stage2b/final.ckpt", "--configfile", "tiny.yaml") == {}
+
+
+def test_stage3_fine_tunes_2b_on_the_cleanest_clips_at_a_tenth_of_its_lr(stage2_run):
+    import pyarrow.parquet as pq
+
+    sub = json.loads((stage2_run / "results/stage3/subset.json").read_text())
+    chosen = pq.read_table(stage2_run / "results/stage3/train.parquet")
+    train = pq.read_table(stage2_run / "results/splits/train.parquet", columns=["segment_id", "language"])
+    assert set(sub["languages"]) == set(train.column("language").to_pylist())
+    for lang, v in sub["languages"].items():
+        assert v["quota"] == -(-v["train_clips"] // 2)  # ceil(0.5 x clips)
+        assert sum(1 for x in chosen.column("language").to_pylist() if x == lang) == v["quota"] <= v["pool"]
+        assert v["chosen_mean_cer"] <= v["pool_mean_cer"]
+    assert set(chosen.column("segment_id").to_pylist()) <= set(train.column("segment_id").to_pylist())
+    assert {"stage1_cer", "rate_deviation"} <= set(chosen.column_names)
+    s3 = json.loads((stage2_run / "results/stage3/train_summary.json").read_text())
+    b = json.loads((stage2_run / "results/stage2b/train_summary.json").read_text())
+    assert s3["stage"] == "3" and s3["steps"] == 2 and s3["init"].endswith("results/stage2b/final.ckpt")
+    assert s3["train_clips"] == chosen.num_rows
+    assert s3["optim"]["llm_lr"] == 0.1 * b["optim"]["llm_lr"] and s3["optim"]["projection_lr"] == 0.1 * b["optim"]["projection_lr"]
 
 
 def test_final_checkpoint_reloads_with_one_call_and_decodes(stage2_run):
@@ -121,13 +143,14 @@ def test_stage_2b_runs_lightning_deepspeed_zero2(stage2_run, tmp_path):
 def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_run):
     import csv
 
-    write_config(stage2_run / "stages.yaml", {"eval": {**TINY_CONFIG["eval"], "stages": ["stage1", "stage2a", "stage2b"]}})
+    write_config(stage2_run / "stages.yaml",
+                 {"eval": {**TINY_CONFIG["eval"], "stages": ["stage1", "stage2a", "stage2b", "stage3"]}})
     snakemake(stage2_run, "reports/eval.html", "--cores", "2", "--configfile", "tiny.yaml", "stages.yaml")
     rows = list(csv.DictReader(open(stage2_run / "results/eval/summary.csv")))
     series = {(r["stage"], r["decoder"]) for r in rows}
     assert series == {("stage1", "tdt_greedy"), ("stage1", "ctc_greedy"), ("stage2a", "llm_greedy"),
-                      ("stage2b", "llm_greedy")}
-    for stage in ("stage2a", "stage2b"):
+                      ("stage2b", "llm_greedy"), ("stage3", "llm_greedy")}
+    for stage in ("stage2a", "stage2b", "stage3"):
         sel = [r for r in rows if r["stage"] == stage]
         assert {r["language"] for r in sel} == set(TINY_CONFIG["languages"])
         assert all(r["over_length"] != "" and 0 <= int(r["over_length"]) <= int(r["utterances"]) for r in sel)
@@ -136,4 +159,4 @@ def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_ru
         assert hyps and all(isinstance(h["over_length"], bool) for h in hyps)
     assert all(r["over_length"] == "" for r in rows if r["stage"] == "stage1")
     page = (stage2_run / "reports/eval.html").read_text(encoding="utf-8")
-    assert "stage2b" in page and "over-length" in page
+    assert "stage3" in page and "over-length" in page

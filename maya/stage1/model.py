@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from maya.stage1.modules import module_configs
 from maya.stage1.tdt_loss import TDTLossVectorized
+from maya.training_hooks import SamplerState, error_rate_metrics, gather_records
 
 
 def ramp(step: int, warmup: int, target: float) -> float:
@@ -120,7 +121,7 @@ class _AutoTDTLoss(torch.nn.Module):
         return loss(acts=acts, labels=labels, act_lens=act_lens, label_lens=label_lens)
 
 
-class MayaHybridTDTCTC(EncDecHybridRNNTCTCBPEModel):
+class MayaHybridTDTCTC(SamplerState, EncDecHybridRNNTCTCBPEModel):
     """NeMo hybrid TDT + CTC with a per-language embedding and the seed README's recipe."""
 
     def __init__(self, cfg: DictConfig, trainer: Trainer | None = None):
@@ -199,12 +200,6 @@ class MayaHybridTDTCTC(EncDecHybridRNNTCTCBPEModel):
         elif self.training:
             self.encoder.train()
 
-    def on_train_start(self):
-        state = getattr(self, "_pending_sampler_state", None)
-        if state and self.sampler is not None:
-            self.sampler.load_state_dict(state)
-        self._pending_sampler_state = None
-
     def on_train_batch_start(self, batch, batch_idx):
         self.apply_schedules(self.trainer.global_step)
         # Counted before the step: Lightning saves checkpoints in callbacks' on_train_batch_end,
@@ -265,42 +260,15 @@ class MayaHybridTDTCTC(EncDecHybridRNNTCTCBPEModel):
         self._val_records = []
 
     def on_validation_epoch_end(self):
-        from maya.scoring import error_rates
-
-        records = self._val_records
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, records)
-            records = [r for part in gathered for r in part]
+        records = gather_records(self._val_records)
         if not records:
             return
-        metrics = {}
-        for decoder in ("tdt", "ctc"):
-            refs = [r["ref"] for r in records]
-            hyps = [r[decoder] for r in records]
-            overall = error_rates(refs, hyps)
-            suffix = "" if decoder == "tdt" else "_ctc"
-            metrics[f"val_wer{suffix}"] = overall["wer"]
-            metrics[f"val_cer{suffix}"] = overall["cer"]
-            if decoder == "tdt":
-                for lang in sorted({r["lang"] for r in records}):
-                    sel = [r for r in records if r["lang"] == lang]
-                    er = error_rates([r["ref"] for r in sel], [r["tdt"] for r in sel])
-                    metrics[f"val_wer_{lang}"] = er["wer"]
-                    metrics[f"val_cer_{lang}"] = er["cer"]
+        metrics = {**error_rate_metrics(records, "tdt"), **error_rate_metrics(records, "ctc", "_ctc", per_language=False)}
         for k, v in metrics.items():
             self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
         self.last_val_metrics = metrics
         self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
         self._val_records = []
-
-    # ---- checkpoint: sampler position ------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint):
-        if self.sampler is not None:
-            checkpoint["maya_sampler"] = self.sampler.state_dict()
-
-    def on_load_checkpoint(self, checkpoint):
-        self._pending_sampler_state = checkpoint.get("maya_sampler")
 
     # ---- inference -------------------------------------------------------------------------
     def decode_encoded(self, encoded, encoded_len, decoder: str) -> list[str]:

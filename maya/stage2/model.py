@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from maya.stage1.model import cosine_lr_factor
 from maya.tokenizers import TRANSCRIBE_TOKEN, language_token
+from maya.training_hooks import SamplerState, error_rate_metrics, gather_records
 from maya.stage2.sequence import IGNORE, build_sequences
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def as_batch(batch) -> dict:
     return dict(zip(("audio", "audio_lens", "tokens", "token_lens", "lang_ids"), batch))
 
 
-class MayaSALM(SALM):
+class MayaSALM(SamplerState, SALM):
     def __init__(self, cfg: dict[str, Any]):
         from nemo.collections.common.tokenizers import AutoTokenizer
         from nemo.collections.speechlm2.modules import AudioPerceptionModule
@@ -227,45 +228,20 @@ class MayaSALM(SALM):
         self._val_records = []
 
     def on_validation_epoch_end(self):
-        from maya.scoring import error_rates
-
-        records = self._val_records
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, records)
-            records = [r for part in gathered for r in part]
+        records = gather_records(self._val_records)
         if not records:
             return
-        overall = error_rates([r["ref"] for r in records], [r["hyp"] for r in records])
-        metrics = {"val_wer": overall["wer"], "val_cer": overall["cer"],
+        metrics = {**error_rate_metrics(records, "hyp"),
                    "val_over_length": sum(r["over"] for r in records) / len(records)}
-        for lang in sorted({r["lang"] for r in records}):
-            sel = [r for r in records if r["lang"] == lang]
-            er = error_rates([r["ref"] for r in sel], [r["hyp"] for r in sel])
-            metrics[f"val_wer_{lang}"], metrics[f"val_cer_{lang}"] = er["wer"], er["cer"]
         for k, v in metrics.items():
             self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
         self.last_val_metrics = metrics
         self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
         self._val_records = []
 
-    # ---- checkpoint: sampler position (as Stage 1) --------------------------------------
-    def on_train_start(self):
-        state = getattr(self, "_pending_sampler_state", None)
-        if state and self.sampler is not None:
-            self.sampler.load_state_dict(state)
-        self._pending_sampler_state = None
-
     def on_train_batch_start(self, batch, batch_idx):
         if self.sampler is not None:
             self.sampler.advance(1)
-
-    def on_save_checkpoint(self, checkpoint):
-        if self.sampler is not None:
-            checkpoint["maya_sampler"] = self.sampler.state_dict()
-
-    def on_load_checkpoint(self, checkpoint):
-        self._pending_sampler_state = checkpoint.get("maya_sampler")
 
     # ---- decoding ----------------------------------------------------------------------
     @torch.no_grad()
