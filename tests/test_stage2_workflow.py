@@ -150,9 +150,10 @@ def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_ru
     series = {(r["stage"], r["decoder"]) for r in rows}
     assert series == {("stage1", "tdt_greedy"), ("stage1", "ctc_greedy"), ("stage2a", "llm_greedy"),
                       ("stage2b", "llm_greedy"), ("stage3", "llm_greedy")}
+    tested = {r["language"] for r in rows if r["stage"] == "stage1"}  # languages with test clips
     for stage in ("stage2a", "stage2b", "stage3"):
         sel = [r for r in rows if r["stage"] == stage]
-        assert {r["language"] for r in sel} == set(TINY_CONFIG["languages"])
+        assert {r["language"] for r in sel} == tested
         assert all(r["over_length"] != "" and 0 <= int(r["over_length"]) <= int(r["utterances"]) for r in sel)
         hyps = [json.loads(line) for line in
                 open(stage2_run / f"results/eval/{stage}/heldout/llm_greedy/hyps.jsonl", encoding="utf-8")]
