@@ -48,8 +48,8 @@ rule train_stage2:
         summary="results/stage2{part}/train_summary.json",
         metrics="results/stage2{part}/metrics.csv",
     params:
-        settings=lambda w: json.dumps(stage2_settings("2" + w.part), sort_keys=True),
-        run_key=lambda w: stage2_run_key("2" + w.part),
+        settings=lambda w: json.dumps(stage2_settings(f"2{w.part}"), sort_keys=True),
+        run_key=lambda w: stage2_run_key(f"2{w.part}"),
         code=code("train_stage2.py"),
         workers=STAGE2_WORKERS,
     resources:

@@ -174,6 +174,8 @@ def test_decoding_stops_at_eos_or_at_the_length_cap(model):
     finally:
         tok.eos_token = eos
     assert texts[0] == "" and over2[0] is False
+    beam_rows, beam_over = model.generate_ids(batch, tokens_per_second=2.0, min_tokens=3, num_beams=2)
+    assert [len(r) for r in beam_rows] == [6, 5] and beam_over == [True, True]  # beam search: the same caps
 
 
 def test_real_gemma3_270m_trains_the_projection_and_decodes(parts, tmp_path_factory):
