@@ -50,3 +50,22 @@ def error_rate_metrics(records: Sequence[dict], hyp: str, suffix: str = "", per_
             er = error_rates([r["ref"] for r in sel], [r[hyp] for r in sel])
             out[f"val_wer_{lang}"], out[f"val_cer_{lang}"] = er["wer"], er["cer"]
     return out
+
+
+class ValidationRecords:
+    """Mixin: ``validation_step`` appends per-clip records to ``self._val_records``; at the end of
+    validation every rank's records are scored by ``self.val_metrics(records)`` and logged."""
+
+    def on_validation_epoch_start(self):
+        self._val_records = []
+
+    def on_validation_epoch_end(self):
+        records = gather_records(self._val_records)
+        if not records:
+            return
+        metrics = self.val_metrics(records)
+        for k, v in metrics.items():
+            self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
+        self.last_val_metrics = metrics
+        self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
+        self._val_records = []

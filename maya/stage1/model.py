@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from maya.stage1.modules import module_configs
 from maya.stage1.tdt_loss import TDTLossVectorized
-from maya.training_hooks import SamplerState, error_rate_metrics, gather_records
+from maya.training_hooks import SamplerState, ValidationRecords, error_rate_metrics
 
 
 def ramp(step: int, warmup: int, target: float) -> float:
@@ -121,7 +121,7 @@ class _AutoTDTLoss(torch.nn.Module):
         return loss(acts=acts, labels=labels, act_lens=act_lens, label_lens=label_lens)
 
 
-class MayaHybridTDTCTC(SamplerState, EncDecHybridRNNTCTCBPEModel):
+class MayaHybridTDTCTC(SamplerState, ValidationRecords, EncDecHybridRNNTCTCBPEModel):
     """NeMo hybrid TDT + CTC with a per-language embedding and the seed README's recipe."""
 
     def __init__(self, cfg: DictConfig, trainer: Trainer | None = None):
@@ -256,19 +256,8 @@ class MayaHybridTDTCTC(SamplerState, EncDecHybridRNNTCTCBPEModel):
         self.log("val_loss", loss.detach(), on_epoch=True, sync_dist=True, batch_size=len(signal))
         return loss
 
-    def on_validation_epoch_start(self):
-        self._val_records = []
-
-    def on_validation_epoch_end(self):
-        records = gather_records(self._val_records)
-        if not records:
-            return
-        metrics = {**error_rate_metrics(records, "tdt"), **error_rate_metrics(records, "ctc", "_ctc", per_language=False)}
-        for k, v in metrics.items():
-            self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
-        self.last_val_metrics = metrics
-        self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
-        self._val_records = []
+    def val_metrics(self, records: list[dict]) -> dict:
+        return {**error_rate_metrics(records, "tdt"), **error_rate_metrics(records, "ctc", "_ctc", per_language=False)}
 
     # ---- inference -------------------------------------------------------------------------
     def decode_encoded(self, encoded, encoded_len, decoder: str) -> list[str]:

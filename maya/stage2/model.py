@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from maya.stage1.model import cosine_lr_factor
 from maya.tokenizers import TRANSCRIBE_TOKEN, language_token
-from maya.training_hooks import SamplerState, error_rate_metrics, gather_records
+from maya.training_hooks import SamplerState, ValidationRecords, error_rate_metrics
 from maya.stage2.sequence import IGNORE, build_sequences
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def as_batch(batch) -> dict:
     return dict(zip(("audio", "audio_lens", "tokens", "token_lens", "lang_ids"), batch))
 
 
-class MayaSALM(SamplerState, SALM):
+class MayaSALM(SamplerState, ValidationRecords, SALM):
     def __init__(self, cfg: dict[str, Any]):
         from nemo.collections.common.tokenizers import AutoTokenizer
         from nemo.collections.speechlm2.modules import AudioPerceptionModule
@@ -224,20 +224,8 @@ class MayaSALM(SamplerState, SALM):
         self.log("val_loss", loss.detach(), on_epoch=True, sync_dist=True, batch_size=len(hyps))
         return loss
 
-    def on_validation_epoch_start(self):
-        self._val_records = []
-
-    def on_validation_epoch_end(self):
-        records = gather_records(self._val_records)
-        if not records:
-            return
-        metrics = {**error_rate_metrics(records, "hyp"),
-                   "val_over_length": sum(r["over"] for r in records) / len(records)}
-        for k, v in metrics.items():
-            self.log(k, float(v), on_epoch=True, sync_dist=False, rank_zero_only=True)
-        self.last_val_metrics = metrics
-        self.last_val_step = int(self.trainer.global_step) if self._trainer is not None else None
-        self._val_records = []
+    def val_metrics(self, records: list[dict]) -> dict:
+        return {**error_rate_metrics(records, "hyp"), "val_over_length": sum(r["over"] for r in records) / len(records)}
 
     def on_train_batch_start(self, batch, batch_idx):
         if self.sampler is not None:
