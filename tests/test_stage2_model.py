@@ -222,3 +222,16 @@ def test_real_gemma3_270m_trains_the_projection_and_decodes(parts, tmp_path_fact
     model.eval()
     rows, over = model.generate_ids(batch, tokens_per_second=4.0, min_tokens=2)
     assert all((len(r) == 6) if o else (len(r) < 6) for r, o in zip(rows, over))  # cap: 2 + 4 x 1 s
+
+
+def test_bf16_under_deepspeed_is_torch_autocast_with_a_32_bit_trainer():
+    from lightning.pytorch.strategies import DeepSpeedStrategy
+
+    from maya.stage2.train import strategy_and_precision
+
+    ds = {"zero_optimization": {"stage": 2}, "gradient_clipping": 1.0}
+    strategy, precision = strategy_and_precision({"strategy": "deepspeed", "precision": "bf16-mixed"}, ds)
+    assert isinstance(strategy, DeepSpeedStrategy) and precision == "32-true"
+    assert strategy.config["torch_autocast"] == {"enabled": True, "dtype": "bfloat16"} and "bf16" not in strategy.config
+    assert strategy.config["zero_optimization"]["stage"] == 2 and "torch_autocast" not in ds
+    assert strategy_and_precision({"strategy": "auto", "precision": "bf16-mixed"}, ds) == ("auto", "bf16-mixed")

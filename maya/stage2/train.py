@@ -62,13 +62,20 @@ def build_model(settings: Mapping[str, Any], stage: str, init: str | Path, llm_d
     return model.for_stage(stage, optim)
 
 
-def strategy_for(trainer_cfg: Mapping[str, Any], deepspeed_cfg: Mapping[str, Any]):
-    """Lightning strategy: DeepSpeed ZeRO with the config's JSON, or a named DDP strategy."""
+def strategy_and_precision(trainer_cfg: Mapping[str, Any], deepspeed_cfg: Mapping[str, Any]):
+    """Lightning strategy and Trainer precision. DeepSpeed runs the config's JSON; bf16 under
+    DeepSpeed is its ``torch_autocast`` with the Trainer at ``32-true``: Lightning's ``bf16-mixed``
+    would switch on DeepSpeed's bf16 mode, which casts the weights to bf16 and breaks NeMo's
+    subsampling conv on float32 features."""
     if trainer_cfg["strategy"] != "deepspeed":
-        return trainer_cfg["strategy"]
+        return trainer_cfg["strategy"], trainer_cfg["precision"]
     from lightning.pytorch.strategies import DeepSpeedStrategy
 
-    return DeepSpeedStrategy(config=dict(deepspeed_cfg))
+    config, precision = dict(deepspeed_cfg), trainer_cfg["precision"]
+    if precision == "bf16-mixed":
+        config["torch_autocast"] = {"enabled": True, "dtype": "bfloat16"}
+        precision = "32-true"
+    return DeepSpeedStrategy(config=config), precision
 
 
 def save_final(trainer, model, path: Path) -> None:
@@ -124,9 +131,10 @@ def train(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: st
         raise MayaError("stage2.trainer.accelerator is gpu but no CUDA device is visible")
     checkpoint = ModelCheckpoint(dirpath=str(ckpt_dir), filename="step{step:07d}", auto_insert_metric_name=False,
                                  every_n_train_steps=tr["checkpoint_every_n_steps"], save_top_k=-1, save_last=True)
+    chosen, precision = strategy_and_precision(tr, s2["deepspeed"])
     trainer = pl.Trainer(
         accelerator=tr["accelerator"], devices=tr["devices"], num_nodes=tr["num_nodes"],
-        strategy=strategy if strategy is not None else strategy_for(tr, s2["deepspeed"]), precision=tr["precision"],
+        strategy=strategy if strategy is not None else chosen, precision=precision,
         max_steps=max_steps, accumulate_grad_batches=tr["accumulate_grad_batches"],
         gradient_clip_val=(tr["gradient_clip_val"] or None) if tr["strategy"] != "deepspeed" else None,
         val_check_interval=tr["val_check_interval"], check_val_every_n_epoch=None, log_every_n_steps=tr["log_every_n_steps"],
