@@ -37,6 +37,9 @@ demo: install
 	print(f\">> demo finished: {t['shards']} shards ({t['shards_failed']} failed), {t['clips_kept']} of {t['clips_in']} clips kept, {t['hours_kept']:.2f} h\")"
 	@$(BIN)/python -c "import json; s=json.load(open('results/stage1/train_summary.json')); c=s['curve']; \
 	print(f\">> stage 1: {s['steps']} steps in {s['wall_s']:.0f} s; val CER (TDT greedy) {100*c[0]['val_cer']:.1f}% at step 0 -> {100*c[-1]['val_cer']:.1f}%, CTC {100*c[0]['val_cer_ctc']:.1f}% -> {100*c[-1]['val_cer_ctc']:.1f}%\")"
+	@$(BIN)/python -c "import json, pathlib; \
+	[print(f\">> {p.parent.name}: {s['steps']} steps in {s['wall_s']:.0f} s; val CER (LLM greedy) {100*s['curve'][0]['val_cer']:.1f}% at step 0 -> {100*s['curve'][-1]['val_cer']:.1f}%\") \
+	 for p in sorted(pathlib.Path('results').glob('stage[23]*/train_summary.json')) for s in [json.load(open(p))]]"
 	@echo ">> report: reports/eval.html | per-language scores: results/eval/summary.csv | model: results/stage1/final.nemo | per-rule logs: logs/"
 
 test: install browser

@@ -380,5 +380,6 @@ def final_targets(wildcards):
         "results/batching/bins.json",
         "results/stage1/final.nemo",
         "results/stage1/maya_asr.nemo",
+        *[stage_model(s) for s in config["eval"]["stages"]],
         "reports/eval.html",
     ]

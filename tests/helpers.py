@@ -24,7 +24,8 @@ TINY_CONFIG = {
     "stage1": {"trainer": {"max_steps": 4, "val_check_interval": 2, "checkpoint_every_n_steps": 2,
                            "log_every_n_steps": 1}},
     # The demo also decodes without the language hint (*_nohint); two decoders keep the tests short.
-    "eval": {"decoders": ["tdt_greedy", "ctc_greedy"]},
+    # Stage 1 only: Stages 2 and 3 have their own module (test_stage2_workflow.py).
+    "eval": {"decoders": ["tdt_greedy", "ctc_greedy"], "stages": ["stage1"]},
 }
 
 
