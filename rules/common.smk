@@ -60,7 +60,6 @@ BROKEN_CORPORA = [n for n, c in CORPORA.items() if c.get("synthesise") == "broke
 wildcard_constraints:
     corpus="|".join(re.escape(c) for c in CORPORA),
     stage="stage1|stage2a|stage2b|stage3",
-    part="a|b",
     llm_stage="stage2|stage3",
     decoder="(tdt|ctc)_greedy(_nohint)?|llm_(greedy|beam)",
     testset=r"[^/]+",
@@ -264,15 +263,16 @@ def stage1_gate(wildcards):
     return ["results/stage1/readiness.json"] if STAGE1_GPUS else []
 
 
-def stage1_launch(wildcards, resources):
-    """How train_stage1 starts its ranks. Under SLURM (`--profile slurm` gives the rule resources
-    mpi=srun) one srun task per device on each node, so Lightning's SLURMEnvironment takes ranks
-    from SLURM; elsewhere Lightning starts its processes itself."""
+def launcher(section, resources):
+    """How training (`section`: stage1 or stage2) starts its ranks. Under SLURM (`--profile
+    slurm` gives the rule resources mpi=srun) one srun task per device on each node, so Lightning's
+    SLURMEnvironment takes ranks from SLURM; elsewhere Lightning starts its processes itself."""
     mpi = resources.get("mpi") if hasattr(resources, "get") else None
     if not mpi:
         return ""
-    devices = config["stage1"]["trainer"]["devices"]
-    return f"MAYA_LAUNCH={shlex.quote(f'{mpi} --kill-on-bad-exit=1 --nodes={STAGE1_NODES} --ntasks-per-node={devices}')}"
+    tr = config[section]["trainer"]
+    srun = f"{mpi} --kill-on-bad-exit=1 --nodes={tr['num_nodes']} --ntasks-per-node={tr['devices']}"
+    return f"MAYA_LAUNCH={shlex.quote(srun)}"
 
 
 def stage1_run_key():
@@ -285,17 +285,19 @@ def stage1_run_key():
 
 # ---- stage 2 --------------------------------------------------------------------------------
 STAGE2_GPUS = config["stage2"]["trainer"]["devices"] if config["stage2"]["trainer"]["accelerator"] == "gpu" else 0
+STAGE2_NODES = config["stage2"]["trainer"]["num_nodes"]
 STAGE2_WORKERS = 6 if STAGE2_GPUS else 0
 
 
 def stage2_settings(stage):
-    """What training `stage` reads: the shared stage2 settings and its own part (2a never reads 2b's)."""
+    """What training `stage` (stage2a, stage2b, stage3) reads: the shared stage2 settings and its own
+    part (2a never reads 2b's)."""
     s2 = {k: v for k, v in config["stage2"].items()
-          if k not in ("stage2a", "stage2b", "llm", "llm_name", "tokenizer_source") or k == f"stage{stage}"}
-    if stage == "3":
+          if k not in ("stage2a", "stage2b", "llm", "llm_name", "tokenizer_source") or k == stage}
+    if stage == "stage3":
         s2["stage2b"] = config["stage2"]["stage2b"]  # Stage 3 runs at lr_scale x the 2b peak LRs
     out = {"stage2": s2, "languages": config["languages"], "data": STAGE1_SETTINGS["data"]}
-    if stage == "3":
+    if stage == "stage3":
         out["stage3"] = config["stage3"]
     return out
 
@@ -308,8 +310,21 @@ def stage2_run_key(stage):
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def stage2_init(wildcards):
-    return {"a": "results/stage1/final.nemo", "b": "results/stage2a/final.ckpt"}[wildcards.part]
+STAGE2_INIT = {"stage2a": "results/stage1/final.nemo", "stage2b": "results/stage2a/final.ckpt",
+               "stage3": "results/stage2b/final.ckpt"}
+
+
+def stage2_inputs(wildcards):
+    """What training Stage 2a, 2b or 3 reads: 3 trains on the Stage-3 clips, 2a/2b on every train clip."""
+    clips = "stage3" if wildcards.stage == "stage3" else "stage2"
+    return {"init": STAGE2_INIT[wildcards.stage], "llm": "results/llm", "tokenizer": "results/tokenizer/gemma",
+            "train_clips": f"results/{clips}/train_clips.arrow", "val": "results/splits/val.parquet",
+            "balance": "results/balance/weights.json"}
+
+
+def stage2_gate(wildcards):
+    """The readiness gate runs before GPU training only (never on the CPU demo)."""
+    return {"readiness": f"results/{wildcards.stage}/readiness.json"} if STAGE2_GPUS else {}
 
 
 # ---- evaluation -------------------------------------------------------------------------------

@@ -35,11 +35,11 @@ rule train_stage1:
         code=code("train_stage1.py"),
         workers=STAGE1_WORKERS,
         tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
-        launch=stage1_launch,
+        launch=lambda w, resources: launcher("stage1", resources),
     resources:
         # h200: one 8-way DDP job holds all 8 GPUs and Lightning starts the ranks. SLURM: the
         # profile adds mpi=srun, so the job asks for tasks_per_node tasks on `nodes` nodes and
-        # the rule starts them with srun (stage1_launch).
+        # the rule starts them with srun (launcher).
         gpu=STAGE1_GPUS * STAGE1_NODES,
         nodes=STAGE1_NODES,
         tasks_per_node=config["stage1"]["trainer"]["devices"],

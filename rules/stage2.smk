@@ -34,37 +34,60 @@ rule stage2_clips:
         "maya_step stage2_clips --split {input.split:q} --tokenizer {input.tokenizer:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule train_stage2:
-    """Stage 2a from the Stage-1 model; 2b from 2a (resumes from results/stage2{part}/run/)."""
+rule stage2_readiness:
+    """GPU training gate for Stage 2a, 2b or 3: GPUs, disk, artifacts, the LLM, DeepSpeed, bf16."""
+    wildcard_constraints:
+        stage="stage2a|stage2b|stage3",
     input:
-        init=stage2_init,
-        llm="results/llm",
-        tokenizer="results/tokenizer/gemma",
-        train_clips="results/stage2/train_clips.arrow",
-        val="results/splits/val.parquet",
-        balance="results/balance/weights.json",
+        unpack(stage2_inputs),
     output:
-        model="results/stage2{part}/final.ckpt",
-        summary="results/stage2{part}/train_summary.json",
-        metrics="results/stage2{part}/metrics.csv",
+        "results/{stage}/readiness.json",
     params:
-        settings=lambda w: json.dumps(stage2_settings(f"2{w.part}"), sort_keys=True),
-        run_key=lambda w: stage2_run_key(f"2{w.part}"),
-        code=code("train_stage2.py"),
-        workers=STAGE2_WORKERS,
-    resources:
-        gpu=STAGE2_GPUS,
-        mem_mb=256000 if STAGE2_GPUS else 8000,
-    threads: 256
+        settings=lambda w: json.dumps(stage2_settings(w.stage) | {"stage1_model": config["stage1"]["model"]}),
+        code=code("stage2_readiness.py"),
     log:
-        "logs/stage2/train_2{part}.log",
+        "logs/{stage}/readiness.log",
     conda:
         "../envs/maya.yaml"
     shell:
-        "maya_step train_stage2 --stage 2{wildcards.part} --settings {params.settings:q} --init {input.init:q}"
-        " --llm {input.llm:q} --tokenizer {input.tokenizer:q} --splits results/splits --train-clips {input.train_clips:q}"
-        " --balance {input.balance:q} --out-dir results/stage2{wildcards.part} --workers {params.workers}"
-        " --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"
+        "maya_step stage2_readiness --stage {wildcards.stage} --settings {params.settings:q} --llm {input.llm:q}"
+        " --artifacts {input:q} --checkpoint-dir results/{wildcards.stage}/run/checkpoints --out {output:q} > {log:q} 2>&1"
+
+
+rule train_stage2:
+    """Stage 2a from the Stage-1 model, 2b from 2a, 3 from 2b on the Stage-3 clips (resumes from
+    results/{stage}/run/ after a kill)."""
+    wildcard_constraints:
+        stage="stage2a|stage2b|stage3",
+    input:
+        unpack(stage2_inputs),
+        unpack(stage2_gate),
+    output:
+        model="results/{stage}/final.ckpt",
+        summary="results/{stage}/train_summary.json",
+        metrics="results/{stage}/metrics.csv",
+    params:
+        settings=lambda w: json.dumps(stage2_settings(w.stage), sort_keys=True),
+        run_key=lambda w: stage2_run_key(w.stage),
+        code=code("train_stage2.py"),
+        workers=STAGE2_WORKERS,
+        launch=lambda w, resources: launcher("stage2", resources),
+    resources:
+        gpu=STAGE2_GPUS * STAGE2_NODES,
+        nodes=STAGE2_NODES,
+        tasks_per_node=config["stage2"]["trainer"]["devices"],
+        cpus_per_task=8 if STAGE2_GPUS else 1,
+        mem_mb=256000 if STAGE2_GPUS else 8000,
+    threads: 256
+    log:
+        "logs/{stage}/train.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "{params.launch} maya_step train_stage2 --stage {wildcards.stage} --settings {params.settings:q}"
+        " --init {input.init:q} --llm {input.llm:q} --tokenizer {input.tokenizer:q} --splits results/splits"
+        " --train-clips {input.train_clips:q} --balance {input.balance:q} --out-dir results/{wildcards.stage}"
+        " --workers {params.workers} --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"
 
 
 rule stage3_subset:
@@ -88,35 +111,3 @@ rule stage3_subset:
     shell:
         "maya_step stage3_subset --settings {params.settings:q} --train {input.train:q} --model {input.model:q}"
         " --out {output.clips:q} --summary {output.summary:q} --out-dir results/stage3/pool --no-progress > {log:q} 2>&1"
-
-
-rule train_stage3:
-    """Stage 3: 2b fine-tuned on the Stage-3 clips at lr_scale x the 2b LRs (resumes from results/stage3/run/)."""
-    input:
-        init="results/stage2b/final.ckpt",
-        llm="results/llm",
-        tokenizer="results/tokenizer/gemma",
-        train_clips="results/stage3/train_clips.arrow",
-        val="results/splits/val.parquet",
-        balance="results/balance/weights.json",
-    output:
-        model="results/stage3/final.ckpt",
-        summary="results/stage3/train_summary.json",
-        metrics="results/stage3/metrics.csv",
-    params:
-        settings=lambda w: json.dumps(stage2_settings("3"), sort_keys=True),
-        run_key=lambda w: stage2_run_key("3"),
-        code=code("train_stage2.py"),
-        workers=STAGE2_WORKERS,
-    resources:
-        gpu=STAGE2_GPUS,
-        mem_mb=256000 if STAGE2_GPUS else 8000,
-    threads: 256
-    log:
-        "logs/stage3/train.log",
-    conda:
-        "../envs/maya.yaml"
-    shell:
-        "maya_step train_stage2 --stage 3 --settings {params.settings:q} --init {input.init:q} --llm {input.llm:q}"
-        " --tokenizer {input.tokenizer:q} --splits results/splits --train-clips {input.train_clips:q}"
-        " --balance {input.balance:q} --out-dir results/stage3 --workers {params.workers} --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"

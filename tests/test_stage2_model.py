@@ -67,7 +67,7 @@ def parts(stage1_dir, gemma_tokenizer_dir):
     return asr, llm, gemma_tokenizer_dir
 
 
-def salm_config(parts, stage="2a"):
+def salm_config(parts, stage="stage2a"):
     asr, llm, tok = parts
     return {"stage": stage, "pretrained_llm": str(llm), "tokenizer_path": str(tok), "pretrained_asr": str(asr),
             "pretrained_weights": True, "languages": LANGS, "projection_downsample": 2,
@@ -114,8 +114,8 @@ def test_prompt_is_language_then_transcribe_token(model):
                                                                     [f"<|{LANGS[2]}|>", "<|transcribe|>"]]
 
 
-@pytest.mark.parametrize("stage,trainable", [("2a", {"projection"}), ("2b", {"projection", "llm"}),
-                                             ("3", {"projection", "llm"})])
+@pytest.mark.parametrize("stage,trainable", [("stage2a", {"projection"}), ("stage2b", {"projection", "llm"}),
+                                             ("stage3", {"projection", "llm"})])
 def test_trainable_parameters_per_stage(model, stage, trainable):
     model.freeze_for_stage(stage)
     model.cfg.stage = stage
@@ -127,8 +127,8 @@ def test_trainable_parameters_per_stage(model, stage, trainable):
     model.train()
     assert not model.perception.encoder.training  # frozen encoder: no dropout
     assert model.llm.training == ("llm" in trainable)
-    model.freeze_for_stage("2a")
-    model.cfg.stage = "2a"
+    model.freeze_for_stage("stage2a")
+    model.cfg.stage = "stage2a"
 
 
 def test_target_only_logits_equal_the_full_forward_loss(model):
@@ -146,7 +146,7 @@ def test_target_only_logits_equal_the_full_forward_loss(model):
 
 
 def test_stage_2a_step_moves_only_the_projection(model):
-    model.freeze_for_stage("2a")
+    model.freeze_for_stage("stage2a")
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     opt = model.configure_optimizers()["optimizer"]

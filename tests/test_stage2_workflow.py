@@ -29,7 +29,7 @@ def stage2_run(tmp_path_factory, tiny_run):
 def test_stage_2a_trains_the_projection_only_and_2b_the_llm_too(stage2_run):
     a = json.loads((stage2_run / "results/stage2a/train_summary.json").read_text())
     b = json.loads((stage2_run / "results/stage2b/train_summary.json").read_text())
-    assert (a["stage"], a["steps"], b["stage"], b["steps"]) == ("2a", 3, "2b", 2)
+    assert (a["stage"], a["steps"], b["stage"], b["steps"]) == ("stage2a", 3, "stage2b", 2)
     assert a["trainable"]["projection"] > 0 and a["trainable"]["llm"] == a["trainable"]["encoder"] == 0
     assert b["trainable"]["llm"] > 0 and b["trainable"]["encoder"] == 0
     assert a["encoder_load"]["encoder_tensors_loaded"] > 0
@@ -40,7 +40,7 @@ def test_stage_2a_trains_the_projection_only_and_2b_the_llm_too(stage2_run):
         assert [r["step"] for r in s["curve"]][0] == 0  # validated before training
         assert {"val_cer", "val_wer", "val_over_length"} <= set(s["curve"][-1])
         assert set(s["final_val_per_language"]) <= set(TINY_CONFIG["languages"])
-    assert (stage2_run / "logs/stage2/train_2a.log").exists() and (stage2_run / "results/llm/llm_info.json").exists()
+    assert (stage2_run / "logs/stage2a/train.log").exists() and (stage2_run / "results/llm/llm_info.json").exists()
     assert planned_jobs(stage2_run, "results/stage2b/final.ckpt", "--configfile", "tiny.yaml") == {}
 
 
@@ -59,7 +59,7 @@ def test_stage3_fine_tunes_2b_on_the_cleanest_clips_at_a_tenth_of_its_lr(stage2_
     assert {"stage1_cer", "rate_deviation"} <= set(chosen.column_names)
     s3 = json.loads((stage2_run / "results/stage3/train_summary.json").read_text())
     b = json.loads((stage2_run / "results/stage2b/train_summary.json").read_text())
-    assert s3["stage"] == "3" and s3["steps"] == 2 and s3["init"].endswith("results/stage2b/final.ckpt")
+    assert s3["stage"] == "stage3" and s3["steps"] == 2 and s3["init"].endswith("results/stage2b/final.ckpt")
     assert s3["train_clips"] == chosen.num_rows
     assert s3["optim"]["llm_lr"] == 0.1 * b["optim"]["llm_lr"] and s3["optim"]["projection_lr"] == 0.1 * b["optim"]["projection_lr"]
 
@@ -75,7 +75,7 @@ def test_final_checkpoint_reloads_with_one_call_and_decodes(stage2_run):
         model = MayaSALM.load_from_checkpoint("results/stage2b/final.ckpt", map_location="cpu", weights_only=False)
     finally:
         os.chdir(cwd)
-    assert model.cfg.stage == "2b" and not model.cfg.pretrained_weights
+    assert model.cfg.stage == "stage2b" and not model.cfg.pretrained_weights
     saved = torch.load(stage2_run / "results/stage2b/final.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     mine = model.state_dict()
     assert all(torch.equal(mine[k], v) for k, v in saved.items())
@@ -100,7 +100,7 @@ s2 = cfg["stage2"]
 s2["trainer"]["strategy"] = "deepspeed"
 settings = {"stage2": s2, "stage3": cfg["stage3"], "languages": cfg["languages"],
             "data": {"sample_rate": cfg["data"]["sample_rate"], "bucket_edges_s": cfg["data"]["bucket_edges_s"]}}
-summary = train(settings, "2b", "results/stage2a/final.ckpt", "results/llm", "results/tokenizer/gemma", "results/splits",
+summary = train(settings, "stage2b", "results/stage2a/final.ckpt", "results/llm", "results/tokenizer/gemma", "results/splits",
                 "results/stage2/train_clips.arrow", "results/balance/weights.json", sys.argv[1], progress=False,
                 strategy=CPUDeepSpeedStrategy(config=s2["deepspeed"]))
 print("SUMMARY " + json.dumps(summary))
@@ -161,3 +161,49 @@ def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_ru
     assert all(r["over_length"] == "" for r in rows if r["stage"] == "stage1")
     page = (stage2_run / "reports/eval.html").read_text(encoding="utf-8")
     assert "stage3" in page and "over-length" in page
+
+
+# The two tests below change the Stage-3 settings of the module's run: they stay last in the module.
+def test_stage3_resumes_after_a_kill(stage2_run):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import SNAKEMAKE
+
+    write_config(stage2_run / "resume.yaml", {"stage3": {"max_steps": 9}, "stage2": {"trainer": {
+        "checkpoint_every_n_steps": 3, "val_check_interval": 100}}})
+    args = ("results/stage3/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml", "resume.yaml")
+    ckpts = stage2_run / "results/stage3/run/checkpoints"
+    proc = subprocess.Popen([SNAKEMAKE, *args], cwd=stage2_run, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and not (ckpts / "step0000003.ckpt").exists():
+            assert proc.poll() is None, "training ended before it could be killed"
+            time.sleep(0.5)
+        assert (ckpts / "step0000003.ckpt").exists(), "no checkpoint within 10 minutes"
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    snakemake(stage2_run, "--unlock", "--configfile", "tiny.yaml", "resume.yaml")
+    snakemake(stage2_run, *args)
+    summary = json.loads((stage2_run / "results/stage3/train_summary.json").read_text())
+    assert summary["resumed_from"] and summary["resumed_from"].endswith(".ckpt") and summary["steps"] == 9
+    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 9 and last["maya_sampler"]["consumed"] >= 1
+    assert "Restoring states from the checkpoint" in (stage2_run / "logs/stage3/train.log").read_text()
+    assert planned_jobs(stage2_run, "results/stage3/final.ckpt", "--configfile", "tiny.yaml", "resume.yaml") == {}
+
+
+def test_readiness_gate_fails_fast_without_gpus(stage2_run):
+    write_config(stage2_run / "gpu.yaml", {"stage2": {"trainer": {"accelerator": "gpu", "devices": 8}}})
+    before = (stage2_run / "results/stage2a/final.ckpt").stat().st_mtime
+    proc = snakemake(stage2_run, "results/stage2a/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml",
+                     "gpu.yaml", check=False)
+    assert proc.returncode != 0
+    log = (stage2_run / "logs/stage2a/readiness.log").read_text()
+    assert "Stage-2a readiness failed" in log and "GPUs: the trainer wants 8, 0 visible" in log
+    assert (stage2_run / "results/stage2a/final.ckpt").stat().st_mtime == before

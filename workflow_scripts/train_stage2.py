@@ -22,7 +22,7 @@ def main(args):
 
 def build_parser():
     p = parser(__doc__)
-    p.add_argument("--stage", required=True, choices=["2a", "2b", "3"])
+    p.add_argument("--stage", required=True, choices=["stage2a", "stage2b", "stage3"])
     p.add_argument("--settings", required=True, help="JSON (or a .json file): stage2, stage3, languages, data")
     p.add_argument("--init", required=True, help="2a: the Stage-1 .nemo; 2b/3: the previous stage's final.ckpt")
     p.add_argument("--llm", required=True, help="the LLM directory (results/llm)")

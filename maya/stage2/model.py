@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 PROJECTION_TARGET = "maya.stage2.projection.Projection"
 # What each stage trains (build guide 4.3/4.4); everything else is frozen.
-TRAINABLE = {"2a": ("projection",), "2b": ("projection", "llm"), "3": ("projection", "llm")}
+TRAINABLE = {"stage2a": ("projection",), "stage2b": ("projection", "llm"), "stage3": ("projection", "llm")}
 
 try:  # SALM's module imports peft, lhotse and transformers: import on first use, not at DAG time
     from nemo.collections.speechlm2.models.salm import SALM
@@ -143,7 +143,7 @@ class MayaSALM(SamplerState, ValidationRecords, SALM):
                 p.requires_grad_(name in TRAINABLE[stage])
 
     def for_stage(self, stage: str, optim: dict) -> "MayaSALM":
-        """Continue as ``stage`` (2b from 2a, 3 from 2b): new trainable set and optimizer settings."""
+        """Continue as ``stage`` (stage2b from stage2a, stage3 from stage2b): new trainable set and optimizer settings."""
         cfg = OmegaConf.to_container(self.cfg, resolve=True)
         cfg.update(stage=stage, optim=dict(optim))
         self.cfg = DictConfig(cfg)

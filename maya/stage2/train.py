@@ -25,24 +25,24 @@ from maya.stage1.train import (_balance_factors, _curve, _loader, capped_val_spl
                                latest_checkpoint, prepare_run_dir)
 
 log = logging.getLogger(__name__)
-STAGES = ("2a", "2b", "3")
+STAGES = ("stage2a", "stage2b", "stage3")
 
 
 def stage_optim(settings: Mapping[str, Any], stage: str, max_steps: int) -> dict:
     """Optimizer settings of ``stage``: 2a trains the projection only; 3 runs at ``lr_scale`` x 2b."""
     s2 = settings["stage2"]
     o = s2["optim"]
-    if stage == "2a":  # the LLM is frozen: its LR is never used
+    if stage == "stage2a":  # the LLM is frozen: its LR is never used
         lrs = {"projection_lr": s2["stage2a"]["projection_lr"], "llm_lr": s2["stage2a"]["projection_lr"]}
     else:
-        scale = settings["stage3"]["lr_scale"] if stage == "3" else 1.0
+        scale = settings["stage3"]["lr_scale"] if stage == "stage3" else 1.0
         lrs = {"projection_lr": scale * s2["stage2b"]["projection_lr"], "llm_lr": scale * s2["stage2b"]["llm_lr"]}
     return {**lrs, "betas": list(o["betas"]), "weight_decay": o["weight_decay"], "warmup_steps": o["warmup_steps"],
             "min_lr": o["min_lr_ratio"], "max_steps": max_steps}
 
 
 def max_steps_for(settings: Mapping[str, Any], stage: str) -> int:
-    return settings["stage3"]["max_steps"] if stage == "3" else settings["stage2"][f"stage{stage}"]["max_steps"]
+    return settings["stage3"]["max_steps"] if stage == "stage3" else settings["stage2"][stage]["max_steps"]
 
 
 def build_model(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: str | Path,
@@ -53,7 +53,7 @@ def build_model(settings: Mapping[str, Any], stage: str, init: str | Path, llm_d
 
     s2 = settings["stage2"]
     optim = stage_optim(settings, stage, max_steps_for(settings, stage))
-    if stage == "2a":
+    if stage == "stage2a":
         return MayaSALM({"stage": stage, "pretrained_llm": str(llm_dir), "tokenizer_path": str(tokenizer_dir),
                          "pretrained_asr": str(init), "pretrained_weights": True, "languages": list(settings["languages"]),
                          "projection_downsample": s2["projection_downsample"], "optim": optim,
@@ -195,7 +195,7 @@ def train(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: st
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "devices": trainer.world_size, "strategy": type(trainer.strategy).__name__, "deepspeed": zero,
             "precision": tr["precision"],
-            "init": str(init), "encoder_load": model.load_report if stage == "2a" else None,
+            "init": str(init), "encoder_load": model.load_report if stage == "stage2a" else None,
             "llm": {k: model.llm.config.to_dict().get(k) for k in ("model_type", "hidden_size", "num_hidden_layers",
                                                                      "vocab_size")},
             "parameters": int(sum(p.numel() for p in model.parameters())), "trainable": trainable,
