@@ -235,3 +235,49 @@ def test_bf16_under_deepspeed_is_torch_autocast_with_a_32_bit_trainer():
     assert strategy.config["torch_autocast"] == {"enabled": True, "dtype": "bfloat16"} and "bf16" not in strategy.config
     assert strategy.config["zero_optimization"]["stage"] == 2 and "torch_autocast" not in ds
     assert strategy_and_precision({"strategy": "auto", "precision": "bf16-mixed"}, ds) == ("auto", "bf16-mixed")
+
+
+def test_encoder_lora_trains_the_adapters_only_and_survives_a_reload(parts, tmp_path):
+    """stage2b with stage2b.encoder_lora: peft adapters on the frozen encoder's linear layers, trained
+    at their own LR; the encoder's own weights never move; the checkpoint rebuilds the adapters."""
+    from maya.stage2.model import MayaSALM
+    from maya.stage2.train import pl_version
+
+    torch.manual_seed(1)
+    model = MayaSALM(salm_config(parts))
+    batch = _batch()
+    model.eval()
+    with torch.no_grad():
+        plain, _ = model.encode_audio(batch["audio"], batch["audio_lens"])
+    optim = {**salm_config(parts)["optim"], "encoder_lora_lr": 1e-2}
+    lora = {"rank": 4, "alpha": 8, "dropout": 0.0, "lr": 1e-2, "target_modules": ["linear_q", "linear_v"]}
+    with pytest.raises(ValueError, match=r"\['no_such_layer'\] are not linear layers of the encoder"):
+        model.for_stage("stage2b", optim, {**lora, "target_modules": ["linear_q", "no_such_layer"]})
+    model.for_stage("stage2b", optim, lora)
+    with torch.no_grad():
+        adapted, _ = model.encode_audio(batch["audio"], batch["audio_lens"])
+    assert torch.equal(plain, adapted)  # LoRA's B starts at zero: the encoder output is unchanged
+    g = model.groups()
+    n_layers = len(model.perception.encoder.layers)
+    assert len(g["encoder_lora"]) == n_layers * 2 * 2  # A and B for linear_q and linear_v in every layer
+    assert all(p.requires_grad for p in g["encoder_lora"]) and not any(p.requires_grad for p in g["encoder"])
+    opt = model.configure_optimizers()["optimizer"]
+    assert {x["name"]: x["initial_lr"] for x in opt.param_groups} == {"projection": 1e-3, "llm": 1e-4,
+                                                                       "encoder_lora": 1e-2}
+    model.train()
+    assert not model.perception.encoder.training
+    before = {k: v.clone() for k, v in model.perception.encoder.state_dict().items()}
+    loss, _ = model.target_loss(batch)
+    loss.backward()
+    opt.step()
+    changed = {k for k, v in model.perception.encoder.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(".lora_" in k for k in changed)
+    path = tmp_path / "lora.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                "pytorch-lightning_version": pl_version()}, path)
+    again = MayaSALM.load_from_checkpoint(str(path), map_location="cpu", weights_only=False)
+    assert again.cfg.encoder_lora.rank == 4
+    mine = again.state_dict()
+    assert set(mine) == set(model.state_dict()) and all(torch.equal(mine[k], v) for k, v in model.state_dict().items())
+    again.for_stage("stage3", optim, lora)  # stage3 from a LoRA 2b keeps its adapters, adds none
+    assert len(again.groups()["encoder_lora"]) == n_layers * 2 * 2

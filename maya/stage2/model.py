@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 PROJECTION_TARGET = "maya.stage2.projection.Projection"
 # What each stage trains (build guide 4.3/4.4); everything else is frozen.
-TRAINABLE = {"stage2a": ("projection",), "stage2b": ("projection", "llm"), "stage3": ("projection", "llm")}
+TRAINABLE = {"stage2a": ("projection",), "stage2b": ("projection", "llm", "encoder_lora"),
+             "stage3": ("projection", "llm", "encoder_lora")}
 
 try:  # SALM's module imports peft, lhotse and transformers: import on first use, not at DAG time
     from nemo.collections.speechlm2.models.salm import SALM
@@ -84,6 +85,8 @@ class MayaSALM(SamplerState, ValidationRecords, SALM):
         del llm.model.embed_tokens
 
         self.load_report = self._build_perception(AudioPerceptionModule)
+        if c.get("encoder_lora"):  # a 2b/3 checkpoint: the adapters exist before its weights load
+            self._add_encoder_lora(c.encoder_lora)
         self._use_fsdp = self._use_tp = False
         self.sampler, self._val_records = None, []
         self.freeze_for_stage(c.stage)
@@ -124,28 +127,53 @@ class MayaSALM(SamplerState, ValidationRecords, SALM):
         log.info("Stage-1 encoder from %s: %s", c.pretrained_asr, report)
         return report
 
+    def _add_encoder_lora(self, lora) -> None:
+        """LoRA adapters (peft) on the encoder's ``target_modules`` linear layers. The base weights
+        stay as they are (the adapters' B matrices start at zero, so the output does not change)."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        targets = list(lora["target_modules"])
+        found = {n.rsplit(".", 1)[-1] for n, m in self.perception.encoder.named_modules()
+                 if isinstance(m, torch.nn.Linear)}
+        if not set(targets) <= found:
+            raise ValueError(f"encoder_lora.target_modules {sorted(set(targets) - found)} are not linear layers of "
+                             f"the encoder (it has {', '.join(sorted(found))})")
+        inject_adapter_in_model(LoraConfig(r=int(lora["rank"]), lora_alpha=float(lora["alpha"]),
+                                           lora_dropout=float(lora["dropout"]), target_modules=targets),
+                                self.perception.encoder)
+
     # ---- stages ------------------------------------------------------------------------
     def groups(self) -> dict[str, list[torch.nn.Parameter]]:
         def unique(*modules):  # lm_head.weight is the (moved-out) embedding matrix: count it once
             return list({id(p): p for m in modules for p in m.parameters()}.values())
 
+        encoder = unique(self.perception.encoder, self.perception.preprocessor)
+        lora = [p for n, p in self.perception.encoder.named_parameters() if ".lora_" in n]
+        lora_ids = {id(p) for p in lora}
         return {"projection": unique(self.perception.modality_adapter, self.perception.proj),
                 "llm": unique(self.llm, self.embed_tokens),
-                "encoder": unique(self.perception.encoder, self.perception.preprocessor)}
+                "encoder": [p for p in encoder if id(p) not in lora_ids],
+                "encoder_lora": lora}
 
     def freeze_for_stage(self, stage: str) -> None:
-        """Trainable: the projection (2a); the projection and the whole LLM (2b, 3). The encoder
-        stays frozen and in eval mode (no dropout) in every stage."""
+        """Trainable: the projection (2a); the projection, the whole LLM and the encoder's LoRA
+        adapters if any (2b, 3). The encoder's own weights stay frozen and in eval mode (no dropout)
+        in every stage."""
         if stage not in TRAINABLE:
             raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(TRAINABLE)}")
         for name, params in self.groups().items():
             for p in params:
                 p.requires_grad_(name in TRAINABLE[stage])
 
-    def for_stage(self, stage: str, optim: dict) -> "MayaSALM":
-        """Continue as ``stage`` (stage2b from stage2a, stage3 from stage2b): new trainable set and optimizer settings."""
+    def for_stage(self, stage: str, optim: dict, encoder_lora: dict | None = None) -> "MayaSALM":
+        """Continue as ``stage`` (stage2b from stage2a, stage3 from stage2b): new trainable set and
+        optimizer settings. ``encoder_lora`` (rank > 0) adds LoRA adapters to the encoder once; a
+        model that has them (stage3 from a LoRA 2b) keeps its own."""
         cfg = OmegaConf.to_container(self.cfg, resolve=True)
         cfg.update(stage=stage, optim=dict(optim))
+        if encoder_lora and encoder_lora.get("rank", 0) > 0 and not cfg.get("encoder_lora"):
+            self._add_encoder_lora(encoder_lora)
+            cfg["encoder_lora"] = dict(encoder_lora)
         self.cfg = DictConfig(cfg)
         self.freeze_for_stage(stage)
         self.save_hyperparameters({"cfg": cfg})
@@ -161,9 +189,9 @@ class MayaSALM(SamplerState, ValidationRecords, SALM):
 
     def configure_optimizers(self):
         o = self.cfg.optim
-        lrs = {"projection": o.projection_lr, "llm": o.llm_lr}
+        lrs = {"projection": o.projection_lr, "llm": o.llm_lr, "encoder_lora": o.get("encoder_lora_lr", o.projection_lr)}
         groups = [{"name": n, "params": [p for p in ps if p.requires_grad], "lr": lrs[n]}
-                  for n, ps in self.groups().items() if n in TRAINABLE[self.cfg.stage]]
+                  for n, ps in self.groups().items() if n in TRAINABLE[self.cfg.stage] and ps]
         opt = torch.optim.AdamW(groups, betas=tuple(o.betas), weight_decay=o.weight_decay)
         lambdas = [lambda s, base=g["lr"]: cosine_lr_factor(s, o.warmup_steps, o.max_steps, base, o.min_lr * base)
                    for g in groups]

@@ -32,11 +32,14 @@ def stage_optim(settings: Mapping[str, Any], stage: str, max_steps: int) -> dict
     """Optimizer settings of ``stage``: 2a trains the projection only; 3 runs at ``lr_scale`` x 2b."""
     s2 = settings["stage2"]
     o = s2["optim"]
-    if stage == "stage2a":  # the LLM is frozen: its LR is never used
-        lrs = {"projection_lr": s2["stage2a"]["projection_lr"], "llm_lr": s2["stage2a"]["projection_lr"]}
+    if stage == "stage2a":  # the LLM (and any encoder LoRA) is frozen: those LRs are never used
+        lr = s2["stage2a"]["projection_lr"]
+        lrs = {"projection_lr": lr, "llm_lr": lr, "encoder_lora_lr": lr}
     else:
         scale = settings["stage3"]["lr_scale"] if stage == "stage3" else 1.0
-        lrs = {"projection_lr": scale * s2["stage2b"]["projection_lr"], "llm_lr": scale * s2["stage2b"]["llm_lr"]}
+        b = s2["stage2b"]
+        lrs = {"projection_lr": scale * b["projection_lr"], "llm_lr": scale * b["llm_lr"],
+               "encoder_lora_lr": scale * b["encoder_lora"]["lr"]}
     return {**lrs, "betas": list(o["betas"]), "weight_decay": o["weight_decay"], "warmup_steps": o["warmup_steps"],
             "min_lr": o["min_lr_ratio"], "max_steps": max_steps}
 
@@ -59,7 +62,7 @@ def build_model(settings: Mapping[str, Any], stage: str, init: str | Path, llm_d
                          "projection_downsample": s2["projection_downsample"], "optim": optim,
                          "decoding": dict(s2["decoding"])})
     model = MayaSALM.load_from_checkpoint(str(init), map_location="cpu", weights_only=False)
-    return model.for_stage(stage, optim)
+    return model.for_stage(stage, optim, s2["stage2b"]["encoder_lora"])
 
 
 def strategy_and_precision(trainer_cfg: Mapping[str, Any], deepspeed_cfg: Mapping[str, Any]):
