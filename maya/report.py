@@ -156,11 +156,28 @@ OVER_LENGTH_NOTE = ("over-length: Stage-2 generations cut at the length cap (sta
                     "end-of-sequence token, i.e. runaway or hallucinated output; '-' for Stage 1, which cannot run away.")
 
 
+def stage2_note(stage_summaries: Mapping[str, str | Path], llm_name: str) -> str:
+    """One sentence on what the Stage-2/3 rows come from: decoder, size, steps, device."""
+    s = {stage.removeprefix("stage"): json.loads(Path(p).read_text()) for stage, p in sorted(stage_summaries.items())}
+    names, steps = list(s), [f"{v['steps']:,}" for v in s.values()]
+    joined = lambda xs: xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+    params = max(v["parameters"] for v in s.values())
+    text = (f"Stage {joined(names)} rows: the Stage-1 encoder, a projection and {llm_name or 'an LLM'} as the "
+            f"decoder ({params / 1e6:,.1f}M parameters in all), trained for {joined(steps)} steps on "
+            f"{next(iter(s.values()))['device']}")
+    if params < 1e8:
+        return text + (" — the Stage-2 code path at demo size, not what a pretrained Gemma brings "
+                       "(production: Gemma-3 1B, 2.1B parameters in all, 20K + 150K + 20K steps).")
+    return text + "."
+
+
 def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx: Mapping[str, str | Path],
                  balance_json: str | Path, qc_json: str | Path, train_summary: str | Path | None,
                  metrics_csv: str | Path | None, provenance: Mapping, out_html: str | Path,
-                 title: str = "Maya ASR evaluation", bins_json: str | Path | None = None) -> dict:
-    """Write the report; ``scores``/``rtfx`` map "stage/testset/decoder" to their JSON files."""
+                 title: str = "Maya ASR evaluation", bins_json: str | Path | None = None,
+                 stage_summaries: Mapping[str, str | Path] | None = None, llm_name: str = "") -> dict:
+    """Write the report; ``scores``/``rtfx`` map "stage/testset/decoder" to their JSON files;
+    ``stage_summaries`` maps Stage-2/3 stages to their train_summary.json, ``llm_name`` says what their decoder is."""
     with open(summary_csv) as f:
         rows = list(csv.DictReader(f))
     balance = json.loads(Path(balance_json).read_text())
@@ -177,6 +194,8 @@ def build_report(summary_csv: str | Path, scores: Mapping[str, str | Path], rtfx
                      f'clips, {len(balance["languages"])} languages) on {html.escape(train["device"])}'
                      + (" &mdash; a demonstration of the workflow, not a production model (that is 1.1B parameters, "
                         "~117K h, 200K steps)." if train["parameters"] < 1e8 else ".") + "</p>")
+    if stage_summaries:
+        parts.append(f'<p class="note">{html.escape(stage2_note(stage_summaries, llm_name))}</p>')
 
     parts.append("<h2>Word and character error rates per language</h2>")
     parts.append('<p class="muted">Greedy decoding; references and hypotheses go through the same normalisation '

@@ -91,10 +91,12 @@ rule eval_report:
         train_summary="results/stage1/train_summary.json",
         metrics="results/stage1/metrics.csv",
         models=[stage_model(s) for s in config["eval"]["stages"]],
+        stage_summaries=[f"results/{s}/train_summary.json" for s in config["eval"]["stages"] if s != "stage1"],
     output:
         "reports/eval.html",
     params:
         title=config["eval"]["report_title"],
+        llm_name=config["stage2"]["llm_name"],
         provenance=lambda w: json.dumps({"run_name": config["run_name"], "git_commit": git_commit(),
                                          "config_sha256": config_hash(),
                                          "bootstrap": f"{config['eval']['bootstrap_samples']} resamples, seed "
@@ -107,5 +109,6 @@ rule eval_report:
     shell:
         "maya_step eval_report --summary {input.summary:q} --scores {input.scores:q} --rtfx {input.rtfx:q}"
         " --balance {input.balance:q} --qc {input.qc:q} --bins={input.bins:q} --train-summary {input.train_summary:q}"
-        " --metrics {input.metrics:q} --models {input.models:q} --provenance {params.provenance:q}"
+        " --metrics {input.metrics:q} --models {input.models:q} --stage-summaries {input.stage_summaries:q}"
+        " --llm-name {params.llm_name:q} --provenance {params.provenance:q}"
         " --title {params.title:q} --out {output:q} > {log:q} 2>&1"

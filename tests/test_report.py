@@ -125,3 +125,18 @@ def test_tiny_run_report_renders_in_chromium(tiny_run, tmp_path):
     html = tiny_run / "reports/eval.html"
     png = check_page(html, LANGS, tmp_path)
     shutil.copy(png, tiny_run / "reports/eval.png")  # kept for a person to look at
+
+
+def test_stage2_note_says_what_the_llm_rows_come_from(tmp_path):
+    from maya.report import stage2_note
+
+    paths = {}
+    for stage, steps in (("stage2a", 60), ("stage2b", 40), ("stage3", 20)):
+        paths[stage] = tmp_path / f"{stage}.json"
+        paths[stage].write_text(json.dumps({"steps": steps, "parameters": 17_637_024, "device": "cpu"}))
+    note = stage2_note(paths, "random Gemma-3 (2 layers x 64)")
+    assert note.startswith("Stage 2a, 2b and 3 rows: the Stage-1 encoder, a projection and random Gemma-3 "
+                           "(2 layers x 64) as the decoder (17.6M parameters in all), trained for 60, 40 and 20 "
+                           "steps on cpu")
+    assert "not what a pretrained Gemma brings" in note
+    assert stage2_note({"stage2a": paths["stage2a"]}, "x").startswith("Stage 2a rows:")

@@ -161,6 +161,7 @@ def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_ru
     assert all(r["over_length"] == "" for r in rows if r["stage"] == "stage1")
     page = (stage2_run / "reports/eval.html").read_text(encoding="utf-8")
     assert "stage3" in page and "over-length" in page
+    assert "Stage 2a, 2b and 3 rows: the Stage-1 encoder, a projection and" in page  # what the LLM rows are
 
 
 # The two tests below change the Stage-3 settings of the module's run: they stay last in the module.
