@@ -27,7 +27,7 @@ def test_prod_overlay_carries_the_seed_numbers():
     s1 = cfg["stage1"]
     assert (s1["model"]["n_layers"], s1["model"]["d_model"], s1["model"]["subsampling_factor"]) == (42, 1024, 8)
     assert (s1["model"]["pred_hidden"], s1["model"]["joint_hidden"], s1["model"]["n_mels"]) == (640, 640, 80)
-    assert s1["model"]["tdt_durations"] == [0, 1, 2, 3, 4]
+    assert s1["model"]["tdt_durations"] == [0, 1, 2, 3, 4] and s1["model"]["joint_dropout"] == 0.2
     assert (s1["model"]["tdt_sigma"], s1["model"]["tdt_omega"]) == (0.02, 0.1)
     assert (s1["optim"]["encoder_lr"], s1["optim"]["head_lr"]) == (2e-5, 1e-3)
     assert (s1["optim"]["freeze_encoder_steps"], s1["optim"]["ctc_warmup_steps"]) == (5000, 3000)

@@ -26,6 +26,7 @@ N_MANIFEST = len(TINY_CONFIG["languages"]) + 1  # demo languages + broken/hi
 FROM_SPLITS = {"make_splits": 1, "balance_languages": 1, "lhotse_inputs": 1, "train_tokenizer": 1,
                "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1, "export_stage1": 1,
                "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
+QC = "results/qc/summary.json"  # run this far (not through training) where the rest is only planned
 # Everything downstream of a retrained model (held-out test set x 2 decoders).
 FROM_MODEL = {"train_stage1": 1, "export_stage1": 1, "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
 
@@ -79,10 +80,11 @@ def test_changed_shard_reruns_only_its_chain(tiny_copy):
     os.utime(manifest, (later, later))
     assert planned_jobs(tiny_copy, *TINY) == {}
     manifest.write_text(manifest.read_text() + "\n")
-    expected = {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, **FROM_SPLITS, "all": 1}
-    assert planned_jobs(tiny_copy, *TINY) == expected
-    assert ran(tiny_copy) == expected
-    assert planned_jobs(tiny_copy, *TINY) == {}
+    assert planned_jobs(tiny_copy, *TINY) == {"index_shard": 1, "qc_summary": 1, "build_manifest": 1,
+                                              **FROM_SPLITS, "all": 1}
+    # Run the shard's own chain; what it wrote then plans exactly the rest, nothing more.
+    assert ran(tiny_copy, QC) == {"index_shard": 1, "qc_summary": 1}
+    assert planned_jobs(tiny_copy, *TINY) == {"build_manifest": 1, **FROM_SPLITS, "all": 1}
 
 
 def test_adding_shards_leaves_existing_ones_alone(tiny_copy):
@@ -91,9 +93,11 @@ def test_adding_shards_leaves_existing_ones_alone(tiny_copy):
     cfg = {**TINY_CONFIG, "demo_corpus": {**TINY_CONFIG["demo_corpus"], "shards_per_language": 2}}
     write_config(tiny_copy / "tiny.yaml", cfg)
     n = len(TINY_CONFIG["languages"])
-    assert ran(tiny_copy) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n,
-                              "qc_summary": 1, "build_manifest": n, **FROM_SPLITS, "all": 1}
+    assert planned_jobs(tiny_copy, *TINY) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n,
+                                              "qc_summary": 1, "build_manifest": n, **FROM_SPLITS, "all": 1}
+    assert ran(tiny_copy, QC) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n, "qc_summary": 1}
     assert old.stat().st_mtime_ns == before
+    assert planned_jobs(tiny_copy, *TINY) == {"build_manifest": n, **FROM_SPLITS, "all": 1}
 
 
 def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
@@ -184,19 +188,19 @@ def test_on_disk_corpus_reruns_a_shard_whose_companion_file_changed(tiny_run, tm
     cfg = {"languages": ["en", "hi", "ta"], "stage1": TINY_CONFIG["stage1"], "eval": TINY_CONFIG["eval"],
            "corpora": [{"name": "ext", "format": "final_export", "root": str(corpus)}]}
     write_config(repo / "tiny.yaml", cfg)
-    snakemake(repo, "--cores", "2", *TINY)
-    assert planned_jobs(repo, *TINY) == {}
+    snakemake(repo, "--cores", "2", QC, *TINY)  # indexing and QC are what a companion file touches
+    assert planned_jobs(repo, QC, *TINY) == {}
     meta = corpus / "lang=ta/shard_00000/metadata.parquet"
     table = pq.read_table(meta)
     pq.write_table(table.slice(1), meta)  # one row fewer: that clip becomes an orphan member
-    assert planned_jobs(repo, *TINY) == {"index_shard": 1, "qc_summary": 1, "build_manifest": 1, **FROM_SPLITS, "all": 1}
-    ran(repo)
+    assert planned_jobs(repo, QC, *TINY) == {"index_shard": 1, "qc_summary": 1}
+    ran(repo, QC)
     report = json.loads((repo / "results/qc/ext/ta/shard_00000.json").read_text())
     assert report["quarantined_by_reason"] == {"orphan_member": 1}
+    assert planned_jobs(repo, QC, *TINY) == {}
     # A new shard directory appearing on disk is picked up by the listing.
     shutil.copytree(corpus / "lang=ta/shard_00000", corpus / "lang=ta/shard_00007")
-    assert planned_jobs(repo, *TINY) == {"list_shards": 1, "index_shard": 1, "qc_summary": 1,
-                                         "build_manifest": 1, **FROM_SPLITS, "all": 1}
+    assert planned_jobs(repo, QC, *TINY) == {"list_shards": 1, "index_shard": 1, "qc_summary": 1}
 
 
 def test_training_inputs_from_the_tiny_run(tiny_run):
@@ -267,12 +271,13 @@ def test_nemo_lhotse_dataloader_streams_train_members_from_the_original_tars(tin
 def test_two_clean_runs_are_byte_identical(tiny_run, tmp_path):
     repo = copy_repo(tmp_path / "repo")
     write_config(repo / "tiny.yaml", TINY_CONFIG)
-    snakemake(repo, "--cores", "2", *TINY)
-    for f in ["results/corpus/demo/lang=hi/shard_00000/audio.tar", "results/qc/summary.json",
-              "results/splits/train.parquet", "results/splits/val.parquet", "results/splits/test.parquet",
-              "results/splits/report.json", f"results/tokenizer/bpe{1024}/tokenizer.model",
-              "results/tokenizer/bpe1024/vocab.txt", "results/balance/weights.json", "results/batching/bins.json",
-              "results/lhotse/input_cfg.yaml"]:
+    compared = ["results/corpus/demo/lang=hi/shard_00000/audio.tar", "results/qc/summary.json",
+                "results/splits/train.parquet", "results/splits/val.parquet", "results/splits/test.parquet",
+                "results/splits/report.json", "results/tokenizer/bpe1024/tokenizer.model",
+                "results/tokenizer/bpe1024/vocab.txt", "results/balance/weights.json", "results/batching/bins.json",
+                "results/lhotse/input_cfg.yaml"]
+    snakemake(repo, "--cores", "2", *compared, *TINY)  # the data artifacts, not training
+    for f in compared:
         # input_cfg.yaml names its manifests by absolute path (NeMo may run from anywhere).
         assert (repo / f).read_bytes().replace(bytes(repo), b"REPO") == \
             (tiny_run / f).read_bytes().replace(bytes(tiny_run), b"REPO"), f

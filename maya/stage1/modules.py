@@ -40,7 +40,8 @@ def module_configs(model: Mapping[str, Any], vocab_size: int) -> dict[str, dict]
             "num_extra_outputs": len(model["tdt_durations"]), "log_softmax": None, "preserve_memory": False,
             "fuse_loss_wer": model["fuse_loss_wer"], "fused_batch_size": model["fused_batch_size"],
             "jointnet": {"encoder_hidden": d, "pred_hidden": model["pred_hidden"],
-                         "joint_hidden": model["joint_hidden"], "activation": "relu", "dropout": 0.2},
+                         "joint_hidden": model["joint_hidden"], "activation": "relu",
+                         "dropout": model["joint_dropout"]},
         },
         "ctc_decoder": {
             "_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": d,
