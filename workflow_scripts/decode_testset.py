@@ -15,6 +15,8 @@ def main(args):
     from maya.evaluation import decode_testset
     from maya.stage1.inference import load_model
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     s = {**section_defaults("eval"), **json.loads(args.settings)}
     device = s["device"] if s["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(args.model, device)
@@ -40,6 +42,8 @@ def build_parser():
     p.add_argument("--out-hyps", required=True)
     p.add_argument("--out-rtfx", required=True)
     p.add_argument("--no-lang-hint", action="store_true", help="decode without the language (as stock NeMo does)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (the job's share of the machine; "
+                   "0: torch's default); RTFx is reported with it")
     p.add_argument("--no-progress", action="store_true")
     return p
 
