@@ -51,6 +51,27 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return proc
 
 
+def kill_snakemake_at(workdir: Path, path: Path, *args: str, timeout: int = 600) -> None:
+    """Start Snakemake with ``args`` and SIGKILL its whole process group once ``path`` exists (a
+    checkpoint mid-training): the hard stop a preempted node or an out-of-memory kill gives."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([SNAKEMAKE, *args], cwd=workdir, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and not path.exists():
+            assert proc.poll() is None, "training ended before it could be killed"
+            time.sleep(0.5)
+        assert path.exists(), f"no {path.name} within {timeout} s"
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Rule -> job count that `snakemake -n` would run (empty when nothing is to be done)."""
     out = snakemake(workdir, "-n", *args)

@@ -2,13 +2,11 @@
 
 import json
 import os
-import signal
 import subprocess
-import time
 
 import pytest
 
-from tests.helpers import SNAKEMAKE, TINY_CONFIG, planned_jobs, snakemake, write_config
+from tests.helpers import TINY_CONFIG, kill_snakemake_at, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 TINY = ("--configfile", "tiny.yaml")
@@ -59,18 +57,7 @@ def test_training_resumes_after_a_kill(tiny_copy):
                                                  "checkpoint_every_n_steps": 3, "log_every_n_steps": 1}}}
     write_config(tiny_copy / "tiny.yaml", cfg)
     ckpts = tiny_copy / "results/stage1/run/checkpoints"
-    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", "results/stage1/final.nemo", *TINY], cwd=tiny_copy,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 600
-    try:
-        while time.time() < deadline and not (ckpts / "step0000006.ckpt").exists():
-            assert proc.poll() is None, "training ended before it could be killed"
-            time.sleep(0.5)
-        assert (ckpts / "step0000006.ckpt").exists(), "no checkpoint within 10 minutes"
-        time.sleep(1.0)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_snakemake_at(tiny_copy, ckpts / "step0000006.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY)
     assert not (tiny_copy / "results/stage1/train_summary.json").exists() or \
         json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 12
     snakemake(tiny_copy, "--unlock", *TINY)

@@ -57,12 +57,25 @@ def prepare_run_dir(run_dir: Path, run_key: str) -> Path:
     return run_dir
 
 
+def complete_checkpoint(path: Path) -> bool:
+    """Whether a checkpoint was written to the end: ``torch.save`` writes a zip whose directory comes
+    last, so a kill in mid-write leaves a file without one. A DeepSpeed checkpoint is a directory."""
+    import zipfile
+
+    return path.is_dir() or (path.is_file() and zipfile.is_zipfile(path))
+
+
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """``last.ckpt``, or the newest step checkpoint when a kill came before ``last.ckpt`` was written."""
-    if (ckpt_dir / "last.ckpt").exists():
-        return ckpt_dir / "last.ckpt"
-    steps = sorted(ckpt_dir.glob("step*.ckpt"), key=lambda p: p.stat().st_mtime)
-    return steps[-1] if steps else None
+    """``last.ckpt``, or the newest complete step checkpoint when a kill came before (or while)
+    ``last.ckpt`` was written."""
+    last = ckpt_dir / "last.ckpt"
+    steps = sorted(ckpt_dir.glob("step*.ckpt"), key=lambda p: p.name, reverse=True)  # step0000600 > step0000300
+    for path in [last, *steps]:
+        if complete_checkpoint(path):
+            return path
+        if path.exists():
+            logging.getLogger(__name__).warning("%s is incomplete (killed while writing it): not resuming from it", path)
+    return None
 
 
 def _balance_factors(weights_json: str | Path | None) -> dict:
