@@ -5,6 +5,7 @@ one run tells the operator everything to fix."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -45,6 +46,19 @@ def shared_checks(trainer: Mapping, max_steps: int, artifacts: Sequence[str], ch
     if missing:
         failures.append("artifacts missing or empty: " + ", ".join(missing))
     return failures, report
+
+
+def add_gate_arguments(p) -> None:
+    """The arguments every gate's entry point takes (workflow_scripts/stage*_readiness.py)."""
+    p.add_argument("--artifacts", nargs="*", default=[], help="inputs of the training rule: each must exist, non-empty")
+    p.add_argument("--checkpoint-dir", required=True, help="where training writes checkpoints (free disk is checked)")
+    p.add_argument("--out", required=True, help="the readiness report (JSON), written only when every check passes")
+
+
+def write_report(report: dict, out: str | Path) -> None:
+    text = json.dumps(report, indent=1)
+    Path(out).write_text(text + "\n")
+    print(text)
 
 
 def conclude(stage: str, failures: list[str], report: dict) -> dict:

@@ -3,9 +3,9 @@ the config valid (validated by Snakemake before any job), every input artifact p
 every problem at once."""
 
 import json
-from pathlib import Path
 
 from maya.entry import parser, run
+from maya.readiness import add_gate_arguments, write_report
 
 
 def main(args):
@@ -17,16 +17,13 @@ def main(args):
     n_params = model_summary(s1["model"], settings["vocab_size"], len(settings["languages"]))["total"]
     report = check(s1, args.artifacts, args.checkpoint_dir, n_params)
     report["parameters"] = n_params
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
+    write_report(report, args.out)
 
 
 def build_parser():
     p = parser(__doc__)
     p.add_argument("--settings", required=True, help="JSON: stage1, languages, vocab_size (the validated config)")
-    p.add_argument("--artifacts", nargs="*", default=[])
-    p.add_argument("--checkpoint-dir", required=True)
-    p.add_argument("--out", required=True)
+    add_gate_arguments(p)
     return p
 
 

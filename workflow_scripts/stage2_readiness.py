@@ -4,9 +4,9 @@ when the strategy is deepspeed, bf16 on the GPUs when the precision asks for it.
 listing every problem at once."""
 
 import json
-from pathlib import Path
 
 from maya.entry import parser, run
+from maya.readiness import add_gate_arguments, write_report
 
 
 def main(args):
@@ -20,8 +20,7 @@ def main(args):
     counts = stage2_summary(s1_model["d_model"], encoder, args.llm, 1 + len(settings["languages"]),
                             settings["stage2"]["projection_downsample"])["counts"]
     report = check(settings, args.stage, args.llm, args.artifacts, args.checkpoint_dir, counts["total"])
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
+    write_report(report, args.out)
 
 
 def build_parser():
@@ -30,9 +29,7 @@ def build_parser():
     p.add_argument("--settings", required=True,
                    help="JSON: stage2 (and stage3), languages, stage1_model (the validated config)")
     p.add_argument("--llm", required=True, help="the LLM directory (results/llm)")
-    p.add_argument("--artifacts", nargs="*", default=[])
-    p.add_argument("--checkpoint-dir", required=True)
-    p.add_argument("--out", required=True)
+    add_gate_arguments(p)
     return p
 
 
