@@ -172,6 +172,40 @@ class _TDTFunction(torch.autograd.Function):
         return g_blank * g, g_emit * g, g_dur * g[..., None], None, None, None, None, None
 
 
+class _ArcLogProbs(torch.autograd.Function):
+    """The few log-probabilities the recursion reads, straight from the joint's logits.
+
+    ``acts`` is (B, T, U+1, V+1+D): labels and blank, then D duration logits. Returns the blank
+    and next-label log-softmax over V+1 (B, T, U+1, 2; the label slot at u = U repeats the blank
+    and gets no gradient) and the duration log-softmax (B, T, U+1, D). Autograd through
+    log_softmax -> gather would write half a dozen (B, T, U+1, V) tensors per step (the log-probs,
+    the zeros every gather and slice scatters into, their sum); here backward writes one:
+    ``softmax * -sum(g) + scatter(g)``.
+    """
+
+    @staticmethod
+    def forward(ctx, acts, index, D):
+        labels = acts[..., :-D]
+        lse = torch.logsumexp(labels, dim=-1, keepdim=True)
+        picked = torch.gather(labels, -1, index) - lse
+        durations = torch.log_softmax(acts[..., -D:], dim=-1)
+        ctx.save_for_backward(acts, index, lse, durations)
+        ctx.D = D
+        return picked, durations
+
+    @staticmethod
+    def backward(ctx, g_picked, g_dur):
+        acts, index, lse, durations = ctx.saved_tensors
+        D = ctx.D
+        grad = torch.empty_like(acts)
+        g_lab = grad[..., :-D]
+        torch.sub(acts[..., :-D], lse, out=g_lab)
+        g_lab.exp_().mul_(-g_picked.sum(-1, keepdim=True))
+        g_lab.scatter_add_(-1, index, g_picked)
+        grad[..., -D:] = g_dur - durations.exp() * g_dur.sum(-1, keepdim=True)
+        return grad, None, None
+
+
 class TDTLossVectorized(torch.nn.Module):
     """Drop-in for NeMo's ``TDTLossNumba`` (reduction 'none'): per-utterance negative log-likelihood."""
 
@@ -186,27 +220,24 @@ class TDTLossVectorized(torch.nn.Module):
     def forward(self, acts: torch.Tensor, labels: torch.Tensor, act_lens: torch.Tensor,
                 label_lens: torch.Tensor) -> torch.Tensor:
         D = len(self.durations)
-        label_acts, duration_acts = acts[..., :-D], acts[..., -D:]
         labels = labels.long()
         act_lens, label_lens = act_lens.long(), label_lens.long()
-        U = labels.shape[1]
-        label_acts = label_acts[:, :, : U + 1]
-        duration_acts = duration_acts[:, :, : U + 1]
+        B, T, U = acts.shape[0], acts.shape[1], labels.shape[1]
+        acts = acts if acts.shape[2] == U + 1 else acts[:, :, : U + 1]
         # Same sampling as NeMo's kernel: with probability omega this batch trains the plain RNN-T loss.
         plain_rnnt = self.omega > 0 and random.uniform(0, 1) < self.omega
-        logp = torch.log_softmax(label_acts.float(), dim=-1)
-        if not plain_rnnt:
-            logp = logp - self.sigma
-        blank_lp = logp[..., self.blank].double()
-        emit_lp = torch.gather(logp[:, :, :U], 3, labels[:, None, :, None].expand(-1, logp.shape[1], -1, 1))
-        emit_lp = emit_lp.squeeze(-1).double()
+        next_label = torch.cat([labels, torch.full_like(labels[:, :1], self.blank)], dim=1)
+        index = torch.stack([torch.full_like(next_label, self.blank), next_label], dim=-1)
+        picked, dur_logp = _ArcLogProbs.apply(acts.float(), index[:, None].expand(B, T, U + 1, 2), D)
+        picked = picked.double() - (0.0 if plain_rnnt else self.sigma)
+        blank_lp, emit_lp = picked[..., 0], picked[:, :, :U, 1]
         if plain_rnnt:
             one = self.durations.index(1)
             zero = self.durations.index(0)
             dur_lp = torch.zeros(*blank_lp.shape, D, dtype=torch.float64, device=acts.device)
             ll = _TDTFunction.apply(blank_lp, emit_lp, dur_lp, act_lens, label_lens, self.durations, (zero,), (one,))
         else:
-            dur_lp = torch.log_softmax(duration_acts.float(), dim=-1).double()
+            dur_lp = dur_logp.double()
             every = list(range(D))
             ll = _TDTFunction.apply(blank_lp, emit_lp, dur_lp, act_lens, label_lens, self.durations, tuple(every), tuple(every))
         return (-ll).to(acts.dtype if acts.dtype.is_floating_point else torch.float32)
