@@ -39,6 +39,12 @@ def test_speakers_are_deterministic_and_distinct():
     assert {s.voice.gender for s in a} == {"male", "female"}
 
 
+def test_speaking_rates_stay_in_the_configured_range():
+    rates = [s.voice.rate for s in speakers_for("hi", 40, 7, rate_wpm=(95, 100))]
+    assert min(rates) >= 95 and max(rates) <= 100 and len(set(rates)) > 1
+    assert speakers_for("hi", 6, 7) == speakers_for("hi", 6, 7, rate_wpm=(125, 185))
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     roots = [tmp_path_factory.mktemp(f"run{i}") for i in range(2)]

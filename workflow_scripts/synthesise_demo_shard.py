@@ -16,7 +16,7 @@ def main(args):
     s = {**section_defaults("demo_corpus"), **json.loads(args.settings)}
     synthesise_shard(
         args.root, args.lang, args.shard_index, s["clips_per_shard"], s["speakers_per_language"], s["seed"],
-        sample_rate=s["sample_rate"], noise_snr_db=tuple(s["noise_snr_db"]),
+        sample_rate=s["sample_rate"], noise_snr_db=tuple(s["noise_snr_db"]), rate_wpm=tuple(s["rate_wpm"]),
     )
 
 
@@ -26,7 +26,7 @@ def build_parser():
     p.add_argument("--lang", required=True, help="language code, e.g. hi")
     p.add_argument("--shard-index", type=int, required=True, help="shard number (0-based)")
     p.add_argument("--settings", default="{}", help="config.demo_corpus as JSON: clips_per_shard, "
-                   "speakers_per_language, seed, sample_rate, noise_snr_db (the schema's defaults otherwise)")
+                   "speakers_per_language, seed, sample_rate, noise_snr_db, rate_wpm (the schema's defaults otherwise)")
     return p
 
 

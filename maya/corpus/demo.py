@@ -61,14 +61,15 @@ def load_sentences(lang: str) -> list[Sentence]:
     return out
 
 
-def speakers_for(lang: str, n_speakers: int, seed: int) -> list[Speaker]:
-    """Deterministic pseudo-speakers: alternate genders, each with its own variant, rate, pitch."""
+def speakers_for(lang: str, n_speakers: int, seed: int, rate_wpm: tuple[int, int] = (125, 185)) -> list[Speaker]:
+    """Deterministic pseudo-speakers: alternate genders, each with its own variant, rate
+    (uniform in ``rate_wpm``, inclusive) and pitch."""
     rng = np.random.default_rng([seed, LANGUAGES.index(lang), 1])
     speakers = []
     for k in range(n_speakers):
         variants = FEMALE_VARIANTS if k % 2 == 0 else MALE_VARIANTS
         variant = variants[int(rng.integers(len(variants)))]
-        voice = Voice(lang, variant, rate=int(rng.integers(125, 186)), pitch=int(rng.integers(25, 76)))
+        voice = Voice(lang, variant, rate=int(rng.integers(rate_wpm[0], rate_wpm[1] + 1)), pitch=int(rng.integers(25, 76)))
         speakers.append(Speaker(f"{lang}_spk{k:02d}", voice))
     return speakers
 
@@ -82,10 +83,11 @@ def synthesise_shard(
     seed: int,
     sample_rate: int = 16000,
     noise_snr_db: tuple[float, float] = (30.0, 45.0),
+    rate_wpm: tuple[int, int] = (125, 185),
 ) -> Path:
     """Write one demo shard; returns its directory."""
     sentences = load_sentences(lang)
-    speakers = speakers_for(lang, speakers_per_language, seed)
+    speakers = speakers_for(lang, speakers_per_language, seed, rate_wpm)
     rng = np.random.default_rng([seed, LANGUAGES.index(lang), 2, shard_index])
     sid = shard_name(shard_index)
     picks = [
