@@ -11,10 +11,12 @@ import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from maya.config import section_defaults
 from maya.espeak import FEMALE_VARIANTS, MALE_VARIANTS, Voice, synth_batch
 from maya.shard_schema import LANGUAGES
 from maya.shard_writer import ShardWriter, encode_flac
@@ -61,15 +63,16 @@ def load_sentences(lang: str) -> list[Sentence]:
     return out
 
 
-def speakers_for(lang: str, n_speakers: int, seed: int, rate_wpm: tuple[int, int] = (125, 185)) -> list[Speaker]:
+def speakers_for(lang: str, n_speakers: int, seed: int, rate_wpm: Sequence[int] | None = None) -> list[Speaker]:
     """Deterministic pseudo-speakers: alternate genders, each with its own variant, rate
-    (uniform in ``rate_wpm``, inclusive) and pitch."""
+    (uniform in ``rate_wpm``, inclusive; the schema's ``demo_corpus.rate_wpm`` when None) and pitch."""
+    lo, hi = rate_wpm if rate_wpm is not None else section_defaults("demo_corpus")["rate_wpm"]
     rng = np.random.default_rng([seed, LANGUAGES.index(lang), 1])
     speakers = []
     for k in range(n_speakers):
         variants = FEMALE_VARIANTS if k % 2 == 0 else MALE_VARIANTS
         variant = variants[int(rng.integers(len(variants)))]
-        voice = Voice(lang, variant, rate=int(rng.integers(rate_wpm[0], rate_wpm[1] + 1)), pitch=int(rng.integers(25, 76)))
+        voice = Voice(lang, variant, rate=int(rng.integers(lo, hi + 1)), pitch=int(rng.integers(25, 76)))
         speakers.append(Speaker(f"{lang}_spk{k:02d}", voice))
     return speakers
 
@@ -83,7 +86,7 @@ def synthesise_shard(
     seed: int,
     sample_rate: int = 16000,
     noise_snr_db: tuple[float, float] = (30.0, 45.0),
-    rate_wpm: tuple[int, int] = (125, 185),
+    rate_wpm: Sequence[int] | None = None,
 ) -> Path:
     """Write one demo shard; returns its directory."""
     sentences = load_sentences(lang)
