@@ -42,8 +42,20 @@ from maya.audio.tar_walk import walk_tar  # noqa: E402
 from maya.shard_writer import ShardWriter, encode_flac  # noqa: E402
 
 # Build guide 2.3: shards per language in the final-export corpus (3,551 in all).
-PROD_SHARDS = {"en": 840, "hi": 475, "te": 400, "ml": 372, "pa": 343, "ta": 312, "kn": 200,
-               "gu": 186, "bn": 158, "mr": 148, "or": 78, "as": 39}
+PROD_SHARDS = {
+    "en": 840,
+    "hi": 475,
+    "te": 400,
+    "ml": 372,
+    "pa": 343,
+    "ta": 312,
+    "kn": 200,
+    "gu": 186,
+    "bn": 158,
+    "mr": 148,
+    "or": 78,
+    "as": 39,
+}
 
 
 def make_big_shard(root: Path, clips: int, seed: int = 0) -> Path:
@@ -57,9 +69,15 @@ def make_big_shard(root: Path, clips: int, seed: int = 0) -> Path:
         for i in range(clips):
             n = int(rng.uniform(0.5, 2.0) * 16000)
             t = np.arange(n) / 16000
-            audio = (0.2 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.02 * rng.standard_normal(n))
-            w.add(f"clip_{i:06d}", encode_flac(audio.astype(np.float32), 16000), transcript="नमस्ते दुनिया",
-                  duration_s=n / 16000, speaker_id=f"s{i % 50}", sample_rate=16000)
+            audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.02 * rng.standard_normal(n)
+            w.add(
+                f"clip_{i:06d}",
+                encode_flac(audio.astype(np.float32), 16000),
+                transcript="नमस्ते दुनिया",
+                duration_s=n / 16000,
+                speaker_id=f"s{i % 50}",
+                sample_rate=16000,
+            )
     return d
 
 
@@ -93,20 +111,30 @@ def bench_index(shard: Path, rows: list):
     for cache in ("warm", "cold"):
         prep = (lambda: None) if cache == "warm" else (lambda: evict(tar))
 
-        def run(fn):
+        def run(fn, prep=prep):
             def go():
                 prep()
                 t = time.perf_counter()
                 fn()
                 return time.perf_counter() - t
+
             return min(go() for _ in range(3))
 
         t_walk, t_scan, t_tar = run(lambda: walk_tar(tar)), run(scan), run(gnu_tar)
-        rows.append((f"index ({cache} cache): tar header walk", f"{n / t_walk:,.0f} clips/s", f"{t_walk * 1e3:.0f} ms", ""))
-        rows.append((f"index ({cache} cache): walk + metadata join", f"{n / t_scan:,.0f} clips/s",
-                     f"{t_scan * 1e3:.0f} ms", ""))
-        rows.append((f"index ({cache} cache): GNU tar -tvf, listing only", f"{n / t_tar:,.0f} clips/s",
-                     f"{t_tar * 1e3:.0f} ms", ""))
+        rows.append(
+            (f"index ({cache} cache): tar header walk", f"{n / t_walk:,.0f} clips/s", f"{t_walk * 1e3:.0f} ms", "")
+        )
+        rows.append(
+            (f"index ({cache} cache): walk + metadata join", f"{n / t_scan:,.0f} clips/s", f"{t_scan * 1e3:.0f} ms", "")
+        )
+        rows.append(
+            (
+                f"index ({cache} cache): GNU tar -tvf, listing only",
+                f"{n / t_tar:,.0f} clips/s",
+                f"{t_tar * 1e3:.0f} ms",
+                "",
+            )
+        )
         rows.append((f"  ratio walk+join / tar -tvf ({cache})", f"{t_tar / t_scan:.2f}x", "", "goal >= 1.0x"))
 
 
@@ -133,7 +161,7 @@ def bench_read(shard: Path, rows: list, sample: int):
             decode_bytes(in_memory[m.name], 16000)
 
     t0 = time.perf_counter()
-    tf = tarfile.open(tar_path)
+    tf = tarfile.open(tar_path)  # noqa: SIM115 (closed below, after the timed reads)
     by_name = {ti.name: ti for ti in tf.getmembers()}
     t_open = time.perf_counter() - t0
 
@@ -189,43 +217,89 @@ def bench_read(shard: Path, rows: list, sample: int):
     t_hop_tf, _ = timed(hop_tarfile, repeat=1)
     rows.append(("read+decode: TarOffsetReader (random order)", f"{n / t_ours:,.0f} clips/s", f"{t_ours:.2f} s", ""))
     rows.append(("read+decode: bytes already in memory", f"{n / t_mem:,.0f} clips/s", f"{t_mem:.2f} s", ""))
-    rows.append(("read+decode: tarfile.extractfile", f"{n / t_ext:,.0f} clips/s",
-                 f"{t_ext:.2f} s (+{t_open:.2f} s open)", ""))
+    rows.append(
+        ("read+decode: tarfile.extractfile", f"{n / t_ext:,.0f} clips/s", f"{t_ext:.2f} s (+{t_open:.2f} s open)", "")
+    )
     rows.append(("  ratio ours / in-memory", f"{t_mem / t_ours:.2f}x", "", "goal >= 0.9x"))
     rows.append(("  ratio ours / extractfile", f"{t_ext / t_ours:.2f}x", "", "goal >= 3x"))
     rows.append(("  ratio ours / extractfile incl. tarfile open", f"{(t_ext + t_open) / t_ours:.2f}x", "", ""))
-    rows.append(("read only (no decode): TarOffsetReader", f"{n / t_ours_raw:,.0f} clips/s", f"{t_ours_raw * 1e3:.0f} ms", ""))
-    rows.append(("read only (no decode): tarfile.extractfile", f"{n / t_ext_raw:,.0f} clips/s", f"{t_ext_raw * 1e3:.0f} ms", ""))
+    rows.append(
+        ("read only (no decode): TarOffsetReader", f"{n / t_ours_raw:,.0f} clips/s", f"{t_ours_raw * 1e3:.0f} ms", "")
+    )
+    rows.append(
+        ("read only (no decode): tarfile.extractfile", f"{n / t_ext_raw:,.0f} clips/s", f"{t_ext_raw * 1e3:.0f} ms", "")
+    )
     rows.append(("  ratio ours / extractfile, read only", f"{t_ext_raw / t_ours_raw:.2f}x", "", "goal >= 3x"))
-    rows.append(("cold cache read+decode: TarOffsetReader", f"{n / t_cold_ours:,.0f} clips/s", f"{t_cold_ours:.2f} s", ""))
-    rows.append(("cold cache read+decode: tarfile open+extract", f"{n / t_cold_tf:,.0f} clips/s", f"{t_cold_tf:.2f} s", ""))
+    rows.append(
+        ("cold cache read+decode: TarOffsetReader", f"{n / t_cold_ours:,.0f} clips/s", f"{t_cold_ours:.2f} s", "")
+    )
+    rows.append(
+        ("cold cache read+decode: tarfile open+extract", f"{n / t_cold_tf:,.0f} clips/s", f"{t_cold_tf:.2f} s", "")
+    )
     rows.append(("  ratio ours / tarfile, cold cache", f"{t_cold_tf / t_cold_ours:.2f}x", "", "goal >= 3x"))
-    rows.append(("shard-hopping read+decode: TarOffsetReader", f"{len(hops) / t_hop_ours:,.0f} clips/s",
-                 f"{t_hop_ours * 1e3:.0f} ms / {len(hops)} clips", ""))
-    rows.append(("shard-hopping read+decode: tarfile", f"{len(hops) / t_hop_tf:,.1f} clips/s",
-                 f"{t_hop_tf * 1e3:.0f} ms / {len(hops)} clips", ""))
+    rows.append(
+        (
+            "shard-hopping read+decode: TarOffsetReader",
+            f"{len(hops) / t_hop_ours:,.0f} clips/s",
+            f"{t_hop_ours * 1e3:.0f} ms / {len(hops)} clips",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "shard-hopping read+decode: tarfile",
+            f"{len(hops) / t_hop_tf:,.1f} clips/s",
+            f"{t_hop_tf * 1e3:.0f} ms / {len(hops)} clips",
+            "",
+        )
+    )
     rows.append(("  ratio ours / tarfile, shard-hopping", f"{t_hop_tf / t_hop_ours:.0f}x", "", "goal >= 3x"))
 
 
 def bench_rss(shard: Path, rows: list, decode: bool):
     out = Path(tempfile.mkdtemp())
-    job = {"corpus": "b", "format": "final_export", "root": str(shard.parents[1]), "lang": "hi", "shard": shard.name,
-           "settings": {} if decode else {"decode": False, "checksums": False}}
-    cmd = [sys.executable, str(REPO / "workflow_scripts/index_shard.py"), f"--job={json.dumps(job)}",
-           "--index", str(out / "i.parquet"), "--report", str(out / "r.json"), "--quarantine", str(out / "q.parquet")]
+    job = {
+        "corpus": "b",
+        "format": "final_export",
+        "root": str(shard.parents[1]),
+        "lang": "hi",
+        "shard": shard.name,
+        "settings": {} if decode else {"decode": False, "checksums": False},
+    }
+    cmd = [
+        sys.executable,
+        str(REPO / "workflow_scripts/index_shard.py"),
+        f"--job={json.dumps(job)}",
+        "--index",
+        str(out / "i.parquet"),
+        "--report",
+        str(out / "r.json"),
+        "--quarantine",
+        str(out / "q.parquet"),
+    ]
     # GNU time reports the child's own peak; rusage taken from here would include this process's
     # pages (a forked child counts its parent's RSS until exec).
     t = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd], env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
     dt = time.perf_counter() - t
     if proc.returncode:
         raise RuntimeError(f"index_shard failed: {proc.stderr[-2000:]}")
     peak = int(proc.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
     report = json.loads((out / "r.json").read_text())
     mode = "decode every clip" if decode else "headers only"
-    rows.append((f"index+QC of the shard ({mode})", f"{report['clips_in'] / dt:,.0f} clips/s",
-                 f"{dt:.1f} s, peak RSS {peak / 1024:.0f} MiB", ""))
+    rows.append(
+        (
+            f"index+QC of the shard ({mode})",
+            f"{report['clips_in'] / dt:,.0f} clips/s",
+            f"{dt:.1f} s, peak RSS {peak / 1024:.0f} MiB",
+            "",
+        )
+    )
     shutil.rmtree(out)
 
 
@@ -256,7 +330,9 @@ BARE_SNAKEFILE = bare_snakefile('"bare/{lang}/{shard}.txt"', "bare/{l}/{s}.txt")
 SAME_SHAPE_SNAKEFILE = bare_snakefile(
     'index="bare/index/{lang}/{shard}.parquet", report="bare/qc/{lang}/{shard}.json", '
     'quarantine="bare/qc/{lang}/{shard}.quarantine.parquet"',
-    "bare/qc/{l}/{s}.json", log="bare/logs/{lang}/{shard}.log")
+    "bare/qc/{l}/{s}.json",
+    log="bare/logs/{lang}/{shard}.log",
+)
 
 
 def bench_dag(rows: list, workdir: Path, repeat: int = 7):
@@ -271,10 +347,17 @@ def bench_dag(rows: list, workdir: Path, repeat: int = 7):
     total = sum(PROD_SHARDS.values())
     repo = workdir / "repo"
     shutil.rmtree(repo, ignore_errors=True)  # always today's code, never a copy left by an earlier run
-    shutil.copytree(REPO, repo, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", "reports", "logs", ".snakemake", "__pycache__", ".pytest_cache"))
-    (repo / "bench.yaml").write_text(json.dumps({"corpora": [{"name": "prod", "format": "final_export",
-                                                              "root": str(root)}]}))
+    shutil.copytree(
+        REPO,
+        repo,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "results", "reports", "logs", ".snakemake", "__pycache__", ".pytest_cache"
+        ),
+    )
+    (repo / "bench.yaml").write_text(
+        json.dumps({"corpora": [{"name": "prod", "format": "final_export", "root": str(root)}]})
+    )
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     bare = workdir / "bare"
     bare.mkdir(exist_ok=True)
@@ -299,11 +382,25 @@ def bench_dag(rows: list, workdir: Path, repeat: int = 7):
                 jobs = out.stdout.count("rule index_shard:")
     ratio = {k: float(np.median(np.array(cpu["ours"]) / np.array(cpu[k]))) for k in ("bare", "shape")}
     med = {k: float(np.median(v)) for k, v in cpu.items()}
-    rows.append((f"snakemake -n, {total:,} shards: ours", f"{med['ours']:.1f} s", f"{jobs:,} index_shard jobs; "
-                 f"CPU s, median of {repeat}", ""))
-    rows.append((f"snakemake -n, {total:,} shards: bare Snakefile", f"{med['bare']:.1f} s", "1 input, 1 output per job", ""))
-    rows.append((f"snakemake -n, {total:,} shards: bare, our job shape", f"{med['shape']:.1f} s",
-                 "1 input, 3 outputs + log per job", ""))
+    rows.append(
+        (
+            f"snakemake -n, {total:,} shards: ours",
+            f"{med['ours']:.1f} s",
+            f"{jobs:,} index_shard jobs; CPU s, median of {repeat}",
+            "",
+        )
+    )
+    rows.append(
+        (f"snakemake -n, {total:,} shards: bare Snakefile", f"{med['bare']:.1f} s", "1 input, 1 output per job", "")
+    )
+    rows.append(
+        (
+            f"snakemake -n, {total:,} shards: bare, our job shape",
+            f"{med['shape']:.1f} s",
+            "1 input, 3 outputs + log per job",
+            "",
+        )
+    )
     rows.append(("  ratio ours / bare (median of rounds)", f"{ratio['bare']:.2f}x", "", ""))
     rows.append(("  ratio ours / bare with our job shape", f"{ratio['shape']:.2f}x", "", "goal <= 1.5x"))
 
@@ -334,16 +431,30 @@ def bench_tdt_loss(rows: list):
     ours = TDTLossVectorized(blank=V, durations=durs, sigma=0.02)
     ref = TDTLossPytorch(blank=V, durations=durs, reduction="none", sigma=0.02)
     with mock.patch.object(torch.Tensor, "cuda", lambda self, *a, **k: self):
-        t_ref, _ = timed(lambda: run(lambda a, *r: ref(acts=a, labels=r[0], act_lens=r[1], label_lens=r[2]),
-                                  acts, labels, al, ll), repeat=1)
+        t_ref, _ = timed(
+            lambda: run(lambda a, *r: ref(acts=a, labels=r[0], act_lens=r[1], label_lens=r[2]), acts, labels, al, ll),
+            repeat=1,
+        )
     t_ours, _ = timed(lambda: run(ours, acts, labels, al, ll))
-    rows.append((f"TDT loss fwd+bwd B={B} T={T} U={U} V={V}", f"{t_ref / t_ours:,.0f}x", f"ours {t_ours * 1e3:.1f} ms, "
-                 f"NeMo tdt_pytorch {t_ref:.1f} s", "ours >> reference"))
+    rows.append(
+        (
+            f"TDT loss fwd+bwd B={B} T={T} U={U} V={V}",
+            f"{t_ref / t_ours:,.0f}x",
+            f"ours {t_ours * 1e3:.1f} ms, NeMo tdt_pytorch {t_ref:.1f} s",
+            "ours >> reference",
+        )
+    )
     B, T, U, V = 16, 100, 40, 1024
     acts, labels, al, ll = inputs(B, T, U, V)
     t_big, _ = timed(lambda: run(ours, acts, labels, al, ll))
-    rows.append((f"TDT loss fwd+bwd B={B} T={T} U={U} V={V} (demo batch)", f"{B / t_big:.0f} utt/s",
-                 f"ours {t_big * 1e3:.0f} ms", ""))
+    rows.append(
+        (
+            f"TDT loss fwd+bwd B={B} T={T} U={U} V={V} (demo batch)",
+            f"{B / t_big:.0f} utt/s",
+            f"ours {t_big * 1e3:.0f} ms",
+            "",
+        )
+    )
 
 
 def bench_ddp_sampler(rows: list, clips: int = 20000, world: int = 8):
@@ -359,8 +470,10 @@ def bench_ddp_sampler(rows: list, clips: int = 20000, world: int = 8):
     groups = np.zeros(clips, dtype=np.int16)
     caps, edges = BatchCaps(120, 16, 400), [0, 4, 8, 12, 16, 20]
     t0 = time.perf_counter()
-    per_rank = [list(BucketingBatchSampler(dur, tok, groups, None, edges, caps, seed=1, rank=r, world_size=world))
-                for r in range(world)]
+    per_rank = [
+        list(BucketingBatchSampler(dur, tok, groups, None, edges, caps, seed=1, rank=r, world_size=world))
+        for r in range(world)
+    ]
     t_plan = (time.perf_counter() - t0) / world
 
     def cost(batch):
@@ -376,8 +489,14 @@ def bench_ddp_sampler(rows: list, clips: int = 20000, world: int = 8):
     order = rng.permutation(len(batches))
     naive = [[batches[i] for i in order[r::world]] for r in range(world)]
     ours, rr = waste(per_rank), waste(naive)
-    rows.append((f"DDP step time / ideal, {world} ranks, {clips:,} clips", f"{rr / ours:.2f}x",
-                 f"ours {ours:.3f}, round-robin {rr:.3f}", f"plan {t_plan * 1e3:.0f} ms/epoch/rank"))
+    rows.append(
+        (
+            f"DDP step time / ideal, {world} ranks, {clips:,} clips",
+            f"{rr / ours:.2f}x",
+            f"ours {ours:.3f}, round-robin {rr:.3f}",
+            f"plan {t_plan * 1e3:.0f} ms/epoch/rank",
+        )
+    )
 
 
 def _synthetic_indexes(root: Path, shards: int, clips: int, dup_rate: float = 0.001, seed: int = 0) -> list:
@@ -405,8 +524,18 @@ def _synthetic_indexes(root: Path, shards: int, clips: int, dup_rate: float = 0.
                 src = int(rng.integers(n))
                 ids[i] = f"hi_{src:05d}_{int(i):06d}"
         dur = rng.uniform(1, 20, clips)
-        pq.write_table(pa.table({"segment_id": ids, "audio_sha256": sha, "qc_reason": pa.nulls(clips, pa.string()),
-                                 "decoded_duration_s": dur, "duration_s": dur}), path)
+        pq.write_table(
+            pa.table(
+                {
+                    "segment_id": ids,
+                    "audio_sha256": sha,
+                    "qc_reason": pa.nulls(clips, pa.string()),
+                    "decoded_duration_s": dur,
+                    "duration_s": dur,
+                }
+            ),
+            path,
+        )
     return out
 
 
@@ -446,16 +575,34 @@ def bench_dedup(rows: list, workdir: Path, shards: int, clips: int = 15000):
     expo = np.log(big["s"] / small["s"]) / np.log(2)
     per_m = big["s"] / (shards * clips / 1e6)
     naive = results[(shards // 2, True)]
-    rows.append((f"duplicate scan, {shards:,} shards x {clips:,} clips: ours", f"{per_m:.2f} s / 1M clips",
-                 f"{big['s']:.1f} s, peak RSS {big['rss_mb']:.0f} MiB, {big['dups']:,} copies", ""))
+    rows.append(
+        (
+            f"duplicate scan, {shards:,} shards x {clips:,} clips: ours",
+            f"{per_m:.2f} s / 1M clips",
+            f"{big['s']:.1f} s, peak RSS {big['rss_mb']:.0f} MiB, {big['dups']:,} copies",
+            "",
+        )
+    )
     rows.append((f"  scaling exponent ({shards // 2:,} -> {shards:,} shards)", f"{expo:.2f}", "", "goal <= 1.1"))
-    rows.append((f"  Python-set loop at {shards // 2:,} shards", f"{naive['s'] / (shards // 2 * clips / 1e6):.2f} s / 1M clips",
-                 f"{naive['s']:.1f} s vs ours {small['s']:.1f} s ({naive['s'] / small['s']:.1f}x), "
-                 f"RSS {naive['rss_mb']:.0f} vs {small['rss_mb']:.0f} MiB", ""))
+    rows.append(
+        (
+            f"  Python-set loop at {shards // 2:,} shards",
+            f"{naive['s'] / (shards // 2 * clips / 1e6):.2f} s / 1M clips",
+            f"{naive['s']:.1f} s vs ours {small['s']:.1f} s ({naive['s'] / small['s']:.1f}x), "
+            f"RSS {naive['rss_mb']:.0f} vs {small['rss_mb']:.0f} MiB",
+            "",
+        )
+    )
     slope = (big["rss_mb"] - small["rss_mb"]) / (shards - shards // 2)  # MiB per shard
     rss_full = small["rss_mb"] + slope * (total - shards // 2)
-    rows.append((f"  extrapolated to {total:,} shards ({total * clips / 1e6:.0f}M clips)",
-                 f"{per_m * total * clips / 1e6:.0f} s", f"peak RSS ~{rss_full:,.0f} MiB (linear in clips)", "<= 16 GB"))
+    rows.append(
+        (
+            f"  extrapolated to {total:,} shards ({total * clips / 1e6:.0f}M clips)",
+            f"{per_m * total * clips / 1e6:.0f} s",
+            f"peak RSS ~{rss_full:,.0f} MiB (linear in clips)",
+            "<= 16 GB",
+        )
+    )
 
 
 def main(argv=None):
@@ -466,8 +613,12 @@ def main(argv=None):
     p.add_argument("--skip-dag", action="store_true", help="skip the 3,551-shard dry-run benchmark")
     p.add_argument("--only-loss", action="store_true", help="only the Stage-1 benchmarks (TDT loss, DDP sampler)")
     p.add_argument("--only-dedup", action="store_true", help="only the cross-shard duplicate scan")
-    p.add_argument("--dedup-shards", type=int, default=356, help="shards in the duplicate-scan benchmark "
-                   "(3,551 is the full corpus: ~4.5 GB of synthetic indexes)")
+    p.add_argument(
+        "--dedup-shards",
+        type=int,
+        default=356,
+        help="shards in the duplicate-scan benchmark (3,551 is the full corpus: ~4.5 GB of synthetic indexes)",
+    )
     args = p.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -479,8 +630,11 @@ def main(argv=None):
         t = time.perf_counter()
         shard = make_big_shard(work / "shards", args.clips)
         size = (shard / "audio.tar").stat().st_size
-        print(f"benchmark shard: {args.clips:,} FLAC clips, {size / 2**20:.0f} MiB ({time.perf_counter() - t:.0f} s to make)",
-              flush=True)
+        print(
+            f"benchmark shard: {args.clips:,} FLAC clips, {size / 2**20:.0f} MiB "
+            f"({time.perf_counter() - t:.0f} s to make)",
+            flush=True,
+        )
         bench_index(shard, rows)
         bench_read(shard, rows, args.read_sample)
         bench_rss(shard, rows, decode=True)

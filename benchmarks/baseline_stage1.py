@@ -17,8 +17,19 @@ from maya.clips import clip_durations, clip_ref
 class ListClipDataset(torch.utils.data.Dataset):
     def __init__(self, split_parquet, languages):
         t = pq.read_table(split_parquet)
-        self.rows = t.select(["audio_path", "member", "offset", "nbytes", "language", "text_norm",
-                              "duration_s", "decoded_duration_s", "segment_id"]).to_pydict()
+        self.rows = t.select(
+            [
+                "audio_path",
+                "member",
+                "offset",
+                "nbytes",
+                "language",
+                "text_norm",
+                "duration_s",
+                "decoded_duration_s",
+                "segment_id",
+            ]
+        ).to_pydict()
         self.languages = list(languages)
         self.reader = TarOffsetReader(sample_rate=16000)
 
@@ -52,8 +63,7 @@ def pack(order, durations, tokens, caps):
     batches, cur, secs, toks = [], [], 0.0, 0
     for i in order:
         d, t = float(durations[i]), int(tokens[i])
-        if cur and (secs + d > caps.max_duration_s or len(cur) + 1 > caps.max_batch_size
-                    or toks + t > caps.max_tokens):
+        if cur and (secs + d > caps.max_duration_s or len(cur) + 1 > caps.max_batch_size or toks + t > caps.max_tokens):
             batches.append(cur)
             cur, secs, toks = [], 0.0, 0
         cur.append(int(i))
@@ -80,7 +90,7 @@ def shard_by_cost(costs, world_size, rng):
     for step in steps:
         ranks = np.argsort(totals, kind="stable")
         assign = {}
-        for b, r in zip(step, ranks):
+        for b, r in zip(step, ranks, strict=True):
             assign[int(r)] = int(b)
             totals[r] += costs[b]
         steps_out.append(assign)

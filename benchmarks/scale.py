@@ -62,7 +62,12 @@ def real_shards(root: Path, shards: int = 4, clips: int = 200) -> list[dict]:
                 for i in range(clips):
                     n = int(rng.uniform(1.0, 4.0) * 16000)
                     audio = 0.1 * np.sin(np.arange(n) * rng.uniform(0.02, 0.1)) + 0.01 * rng.standard_normal(n)
-                    w.add(f"a{s}_{i:05d}", encode_flac(audio.astype(np.float32), 16000), transcript="x", duration_s=n / 16000)
+                    w.add(
+                        f"a{s}_{i:05d}",
+                        encode_flac(audio.astype(np.float32), 16000),
+                        transcript="x",
+                        duration_s=n / 16000,
+                    )
         idx = pq.read_table(d / "audio_index.parquet").to_pylist()
         refs += [{"audio_path": str(d / "audio.tar"), **r} for r in idx]
     return refs
@@ -91,16 +96,28 @@ def synth_split(path: Path, clips: int, refs: list[dict], chunk: int = 1 << 20, 
         dur = np.clip(rng.gamma(4.0, 2.0, n), 1.0, 20.0)
         ntok = np.maximum(1, rng.poisson(TOKENS_PER_S * dur))
         which = rng.integers(len(refs), size=n)
-        ids = pc.binary_join_element_wise(pa.array(np.array(LANGS)[lang]), pa.array(np.arange(start, start + n)).cast(pa.string()), "_")
-        text = pa.StringArray.from_buffers(n, pa.py_buffer(np.concatenate([[0], np.cumsum(ntok)]).astype(np.int32)),
-                                           pa.py_buffer(b"x" * int(ntok.sum())))
-        t = pa.table({
-            "segment_id": ids, "corpus": pa.array(["maya"] * n).dictionary_encode(),
-            "language": pa.DictionaryArray.from_arrays(pa.array(lang.astype(np.int8)), pa.array(LANGS)),
-            "audio_path": ref_path.take(pa.array(which)), "member": ref_member.take(pa.array(which)),
-            "offset": ref_off[which], "nbytes": ref_nb[which], "duration_s": dur,
-            "decoded_duration_s": dur, "text_norm": text,
-        })
+        ids = pc.binary_join_element_wise(
+            pa.array(np.array(LANGS)[lang]), pa.array(np.arange(start, start + n)).cast(pa.string()), "_"
+        )
+        text = pa.StringArray.from_buffers(
+            n,
+            pa.py_buffer(np.concatenate([[0], np.cumsum(ntok)]).astype(np.int32)),
+            pa.py_buffer(b"x" * int(ntok.sum())),
+        )
+        t = pa.table(
+            {
+                "segment_id": ids,
+                "corpus": pa.array(["maya"] * n).dictionary_encode(),
+                "language": pa.DictionaryArray.from_arrays(pa.array(lang.astype(np.int8)), pa.array(LANGS)),
+                "audio_path": ref_path.take(pa.array(which)),
+                "member": ref_member.take(pa.array(which)),
+                "offset": ref_off[which],
+                "nbytes": ref_nb[which],
+                "duration_s": dur,
+                "decoded_duration_s": dur,
+                "text_norm": text,
+            }
+        )
         if writer is None:
             writer = pq.ParquetWriter(tmp, t.schema)
         writer.write_table(t)
@@ -152,13 +169,31 @@ def child_new(args) -> dict:
     rss_build = peak_rss_mb()
     t = time.perf_counter()
     keep = alignable(table.duration_s, table.num_tokens, 8)
-    s = BucketingBatchSampler(table.duration_s, table.num_tokens, table.group, _factors(len(table.groups)), EDGES,
-                              BatchCaps(120.0, 16, 400), seed=1, rank=0, world_size=WORLD, keep=keep)
+    s = BucketingBatchSampler(
+        table.duration_s,
+        table.num_tokens,
+        table.group,
+        _factors(len(table.groups)),
+        EDGES,
+        BatchCaps(120.0, 16, 400),
+        seed=1,
+        rank=0,
+        world_size=WORLD,
+        keep=keep,
+    )
     stats = s.stats
     release_free_memory()  # what train() does before the DataLoader forks its workers
     plan = time.perf_counter() - t
-    out = {"clips": len(table), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan, "rss_plan_mb": peak_rss_mb(),
-           "planned_clips": stats["clips"], "batches_per_rank": stats["batches_per_rank"]}
+    out = {
+        "clips": len(table),
+        "rss_base_mb": base,
+        "build_s": build,
+        "rss_build_mb": rss_build,
+        "plan_s": plan,
+        "rss_plan_mb": peak_rss_mb(),
+        "planned_clips": stats["clips"],
+        "batches_per_rank": stats["batches_per_rank"],
+    }
     out.update(_workers(ds, s, collate, torch))
     return out
 
@@ -176,19 +211,37 @@ def child_old(args) -> dict:
     ds = ListClipDataset(args.split, LANGS)
     tok = pq.read_table(args.split, columns=["corpus", "language", "text_norm"]).to_pydict()
     num_tokens = np.array([len(x) for x in tok["text_norm"]])
-    groups = np.array([f"{c}/{lang}" for c, lang in zip(tok["corpus"], tok["language"])])
+    groups = np.array([f"{c}/{lang}" for c, lang in zip(tok["corpus"], tok["language"], strict=True)])
     del tok
     build = time.perf_counter() - t
     rss_build = peak_rss_mb()
     t = time.perf_counter()
     dur = ds.durations
     names = sorted(set(groups.tolist()))
-    factors = dict(zip(names, _factors(len(names))))
-    batches = plan(dur, num_tokens, groups, factors, np.array(EDGES, float), BatchCaps(120.0, 16, 400), 1, 0, 0, WORLD,
-                   num_tokens <= np.ceil(dur / 0.01 / 8))
+    factors = dict(zip(names, _factors(len(names)), strict=True))
+    batches = plan(
+        dur,
+        num_tokens,
+        groups,
+        factors,
+        np.array(EDGES, float),
+        BatchCaps(120.0, 16, 400),
+        1,
+        0,
+        0,
+        WORLD,
+        num_tokens <= np.ceil(dur / 0.01 / 8),
+    )
     plan_s = time.perf_counter() - t
-    out = {"clips": len(ds), "rss_base_mb": base, "build_s": build, "rss_build_mb": rss_build, "plan_s": plan_s, "rss_plan_mb": peak_rss_mb(),
-           "batches_per_rank": len(batches)}
+    out = {
+        "clips": len(ds),
+        "rss_base_mb": base,
+        "build_s": build,
+        "rss_build_mb": rss_build,
+        "plan_s": plan_s,
+        "rss_plan_mb": peak_rss_mb(),
+        "batches_per_rank": len(batches),
+    }
     out.update(_workers(ds, batches, collate, torch))
     return out
 
@@ -213,8 +266,13 @@ def _workers(ds, batch_sampler, collate, torch, workers: int = 6, batches: int =
     after = [pss_mb(), *(pss_mb(p) for p in pids)]
     added = {k: sum(a[k] for a in after) - before[k] for k in before}
     del it
-    return {"worker_batches": n, "worker_s": wall, "workers_pss_added_mb": added["Pss"],
-            "workers_anon_added_mb": added["Pss_Anon"], "workers_file_added_mb": added["Pss_File"]}
+    return {
+        "worker_batches": n,
+        "worker_s": wall,
+        "workers_pss_added_mb": added["Pss"],
+        "workers_anon_added_mb": added["Pss_Anon"],
+        "workers_file_added_mb": added["Pss_File"],
+    }
 
 
 def child(kind: str, **kw) -> dict:
@@ -244,7 +302,9 @@ def tokenizer_rate(work: Path, sentences: int = 200_000) -> tuple[float, str]:
     batch = pa.array((text * (sentences // len(text) + 1))[:sentences])
     t = time.perf_counter()
     enc(batch)
-    return sentences / (time.perf_counter() - t), f"{len(text):,} demo sentences, 1,024-piece BPE, {enc.threads} threads"
+    return sentences / (
+        time.perf_counter() - t
+    ), f"{len(text):,} demo sentences, 1,024-piece BPE, {enc.threads} threads"
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -271,25 +331,62 @@ def data_layer(rows: list, work: Path, clips: int, baseline_clips: int) -> None:
     rate, how = tokenizer_rate(work)
     m = clips / 1e6
     rows += [
-        ("clip table write (real writer, synthetic ids)", clips, write_s, None, f"{(table.stat().st_size) / 2**30:.1f} GiB file"
-         if write_s else "reused"),
+        (
+            "clip table write (real writer, synthetic ids)",
+            clips,
+            write_s,
+            None,
+            f"{(table.stat().st_size) / 2**30:.1f} GiB file" if write_s else "reused",
+        ),
         ("  + real SentencePiece encoding (extrapolated)", clips, clips / rate, None, f"{rate:,.0f} clips/s on {how}"),
         ("dataset build: clip table (new)", clips, new["build_s"], new["rss_build_mb"], "goal <= 30 s"),
-        (f"  today's lists, {baseline_clips / 1e6:g}M measured x{scale:.1f}", clips, old["build_s"] * scale,
-         grown(old["rss_build_mb"]), f"{old['build_s'] * scale / max(new['build_s'], 1e-3):,.0f}x slower"),
-        ("epoch plan, rank 0 of 8 (new)", clips, new["plan_s"], new["rss_plan_mb"],
-         f"{new['planned_clips']:,} clips rebalanced; goal <= 60 s, <= 4 GB"),
-        (f"  today's Python loops, {baseline_clips / 1e6:g}M measured x{scale:.1f}", clips, old["plan_s"] * scale,
-         grown(old["rss_plan_mb"]), f"{old['plan_s'] * scale / new['plan_s']:.1f}x slower"),
-        ("6 workers x 500 batches: copied pages (new)", clips, new["worker_s"], new["workers_anon_added_mb"],
-         f"anonymous PSS added; goal <= 512 MiB"),
-        ("  + clip-table pages mapped by the workers", clips, None, new["workers_file_added_mb"],
-         "file-backed PSS: the page cache every rank and worker shares, reclaimable"),
-        (f"  today's, at {baseline_clips / 1e6:g}M (not extrapolated)", baseline_clips, old["worker_s"],
-         old["workers_anon_added_mb"], "anonymous PSS added (grows with the clips: refcounts touch the lists)"),
+        (
+            f"  today's lists, {baseline_clips / 1e6:g}M measured x{scale:.1f}",
+            clips,
+            old["build_s"] * scale,
+            grown(old["rss_build_mb"]),
+            f"{old['build_s'] * scale / max(new['build_s'], 1e-3):,.0f}x slower",
+        ),
+        (
+            "epoch plan, rank 0 of 8 (new)",
+            clips,
+            new["plan_s"],
+            new["rss_plan_mb"],
+            f"{new['planned_clips']:,} clips rebalanced; goal <= 60 s, <= 4 GB",
+        ),
+        (
+            f"  today's Python loops, {baseline_clips / 1e6:g}M measured x{scale:.1f}",
+            clips,
+            old["plan_s"] * scale,
+            grown(old["rss_plan_mb"]),
+            f"{old['plan_s'] * scale / new['plan_s']:.1f}x slower",
+        ),
+        (
+            "6 workers x 500 batches: copied pages (new)",
+            clips,
+            new["worker_s"],
+            new["workers_anon_added_mb"],
+            "anonymous PSS added; goal <= 512 MiB",
+        ),
+        (
+            "  + clip-table pages mapped by the workers",
+            clips,
+            None,
+            new["workers_file_added_mb"],
+            "file-backed PSS: the page cache every rank and worker shares, reclaimable",
+        ),
+        (
+            f"  today's, at {baseline_clips / 1e6:g}M (not extrapolated)",
+            baseline_clips,
+            old["worker_s"],
+            old["workers_anon_added_mb"],
+            "anonymous PSS added (grows with the clips: refcounts touch the lists)",
+        ),
     ]
-    print(f"# data layer at {m:.1f}M clips: new {json.dumps(new)}\n# today's at {baseline_clips:,}: {json.dumps(old)}",
-          flush=True)
+    print(
+        f"# data layer at {m:.1f}M clips: new {json.dumps(new)}\n# today's at {baseline_clips:,}: {json.dumps(old)}",
+        flush=True,
+    )
 
 
 def print_table(rows: list) -> None:
@@ -305,8 +402,9 @@ def main(argv=None):
     p.add_argument("--shards", type=int, default=sum(PROD_SHARDS.values()), help="shards in the simulated corpus")
     p.add_argument("--clips-per-shard", type=int, default=15000)
     p.add_argument("--baseline-clips", type=int, default=2_000_000, help="split prefix today's data layer runs on")
-    p.add_argument("--workdir", default=str(REPO / "results" / "bench-scale"), help="scratch space (reused; "
-                   "~20 GB at full size)")
+    p.add_argument(
+        "--workdir", default=str(REPO / "results" / "bench-scale"), help="scratch space (reused; ~20 GB at full size)"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--table", help=argparse.SUPPRESS)
     p.add_argument("--split", help=argparse.SUPPRESS)

@@ -16,11 +16,10 @@ Both give a weight per (corpus, language) summing to 1 and the hours each would 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from maya.config import section_defaults
-
 
 _DEFAULTS = section_defaults("balance")
 
@@ -41,7 +40,7 @@ class BalanceSettings:
 def _normalise(d: Mapping, power: float) -> dict:
     vals = {k: (v**power if v > 0 else 0.0) for k, v in d.items()}
     total = sum(vals.values())
-    return {k: v / total for k, v in vals.items()} if total else {k: 0.0 for k in d}
+    return {k: v / total for k, v in vals.items()} if total else dict.fromkeys(d, 0.0)
 
 
 def balance(hours: Mapping[tuple[str, str], float], settings: BalanceSettings) -> dict:
@@ -69,29 +68,42 @@ def balance(hours: Mapping[tuple[str, str], float], settings: BalanceSettings) -
             top = max(corpora.values())
             for corpus, h in corpora.items():
                 stage1[(corpus, lang)] = top / h
-        lang_after1 = {lang: sum(hours[(c, lang)] * stage1[(c, lang)] for c in corpora)
-                       for lang, corpora in by_lang.items()}
+        lang_after1 = {
+            lang: sum(hours[(c, lang)] * stage1[(c, lang)] for c in corpora) for lang, corpora in by_lang.items()
+        }
         top_lang = max(lang_after1.values())
         factors = {k: stage1[k] * top_lang / lang_after1[k[1]] for k in hours}
         upsampled = {k: hours[k] * f for k, f in factors.items()}
         weights = {k: v / sum(upsampled.values()) for k, v in upsampled.items()}
 
     entries = []
-    for (corpus, lang) in sorted(hours, key=lambda k: (k[1], k[0])):
-        entries.append({
-            "corpus": corpus, "language": lang, "hours": round(hours[(corpus, lang)], 4),
-            "weight": weights[(corpus, lang)], "repeat_factor": round(factors[(corpus, lang)], 4),
-        })
+    for corpus, lang in sorted(hours, key=lambda k: (k[1], k[0])):
+        entries.append(
+            {
+                "corpus": corpus,
+                "language": lang,
+                "hours": round(hours[(corpus, lang)], 4),
+                "weight": weights[(corpus, lang)],
+                "repeat_factor": round(factors[(corpus, lang)], 4),
+            }
+        )
     languages = {}
     for lang in sorted(by_lang):
         w = sum(weights[(c, lang)] for c in by_lang[lang])
         languages[lang] = {
-            "hours_before": round(lang_hours[lang], 4), "share_before": lang_hours[lang] / total,
-            "share_after": w, "hours_after": round(w * total, 4),
+            "hours_before": round(lang_hours[lang], 4),
+            "share_before": lang_hours[lang] / total,
+            "share_after": w,
+            "hours_after": round(w * total, 4),
         }
-    return {"method": settings.method, "temperature": settings.temperature,
-            "corpus_temperature": settings.corpus_temperature, "total_hours": round(total, 4),
-            "entries": entries, "languages": languages}
+    return {
+        "method": settings.method,
+        "temperature": settings.temperature,
+        "corpus_temperature": settings.corpus_temperature,
+        "total_hours": round(total, 4),
+        "entries": entries,
+        "languages": languages,
+    }
 
 
 def train_hours(train_parquet) -> dict[tuple[str, str], float]:
@@ -101,5 +113,11 @@ def train_hours(train_parquet) -> dict[tuple[str, str], float]:
 
     t = pq.read_table(train_parquet, columns=["corpus", "language", "duration_s", "decoded_duration_s"])
     secs = pc.fill_null(pc.coalesce(t.column("decoded_duration_s"), t.column("duration_s")), 0.0)
-    g = t.select(["corpus", "language"]).append_column("s", secs).group_by(["corpus", "language"]).aggregate([("s", "sum")])
-    return {(c, l): s / 3600 for c, l, s in zip(*(g.column(n).to_pylist() for n in ("corpus", "language", "s_sum")))}
+    g = (
+        t.select(["corpus", "language"])
+        .append_column("s", secs)
+        .group_by(["corpus", "language"])
+        .aggregate([("s", "sum")])
+    )
+    cols = (g.column(n).to_pylist() for n in ("corpus", "language", "s_sum"))
+    return {(c, lang): s / 3600 for c, lang, s in zip(*cols, strict=True)}

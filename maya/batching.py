@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -30,12 +30,20 @@ def write_train_clips(train_parquet: str | Path, tokenizer_dir: str | Path, out_
 def bucket_table(durations: np.ndarray, edges: Sequence[float]) -> list[dict]:
     edges = list(edges)
     rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (durations >= lo) & (durations < hi)
-        rows.append({"min_s": lo, "max_s": hi, "clips": int(sel.sum()), "hours": round(float(durations[sel].sum()) / 3600, 4)})
+        rows.append(
+            {"min_s": lo, "max_s": hi, "clips": int(sel.sum()), "hours": round(float(durations[sel].sum()) / 3600, 4)}
+        )
     over = durations >= edges[-1]
-    rows.append({"min_s": edges[-1], "max_s": None, "clips": int(over.sum()),
-                 "hours": round(float(durations[over].sum()) / 3600, 4)})
+    rows.append(
+        {
+            "min_s": edges[-1],
+            "max_s": None,
+            "clips": int(over.sum()),
+            "hours": round(float(durations[over].sum()) / 3600, 4),
+        }
+    )
     return rows
 
 
@@ -55,7 +63,9 @@ def equal_duration_starts(durations: np.ndarray, num_buckets: int) -> list[float
         i = j
 
 
-def estimate_bins_2d(durations: np.ndarray, tokens: np.ndarray, num_buckets: int, num_subbuckets: int) -> list[list[float]]:
+def estimate_bins_2d(
+    durations: np.ndarray, tokens: np.ndarray, num_buckets: int, num_subbuckets: int
+) -> list[list[float]]:
     """NeMo's 2-D bins: equal-duration buckets (lhotse), each split into sub-buckets of equal clip
     counts by output tokens: ``[[max_dur, max_tok], ...]``."""
     if len(durations) == 0:
@@ -76,8 +86,9 @@ def estimate_bins_2d(durations: np.ndarray, tokens: np.ndarray, num_buckets: int
     return bins
 
 
-def bucket_batch_sizes(bins: Sequence[Sequence[float]], model: dict, n_params: int, vocab: int,
-                       budget_gb: float, limit: int = 4096) -> list[int]:
+def bucket_batch_sizes(
+    bins: Sequence[Sequence[float]], model: dict, n_params: int, vocab: int, budget_gb: float, limit: int = 4096
+) -> list[int]:
     """NeMo's ``bucket_batch_size`` for 2-D ``bins``: per bin, the largest batch of its longest,
     most-tokens clips whose predicted peak (``maya.stage1.memory``: weights and optimizer,
     Conformer activations, the TDT joint) fits ``budget_gb`` — what NeMo's OOMptimizer measures on
@@ -115,8 +126,9 @@ def alignable(durations: np.ndarray, tokens: np.ndarray, subsampling_factor: int
     return tokens <= MAX_ALIGNABLE_TOKENS_PER_FRAME * encoder_frames(durations, subsampling_factor)
 
 
-def tokens_per_frame(languages: np.ndarray, names: Sequence[str], durations: np.ndarray, tokens: np.ndarray,
-                     subsampling_factor: int) -> dict:
+def tokens_per_frame(
+    languages: np.ndarray, names: Sequence[str], durations: np.ndarray, tokens: np.ndarray, subsampling_factor: int
+) -> dict:
     """Per language: the distribution of tokens per encoder frame, and how many clips cannot be
     aligned (more tokens than frames) or are starved (over WARN_TOKENS_PER_FRAME). ``languages``
     holds codes into ``names``."""
@@ -124,10 +136,14 @@ def tokens_per_frame(languages: np.ndarray, names: Sequence[str], durations: np.
     out = {}
     for code in np.unique(languages):
         r = ratio[languages == code]
-        out[str(names[code])] = {"clips": int(len(r)), "p50": round(float(np.median(r)), 3),
-                          "p95": round(float(np.percentile(r, 95)), 3), "max": round(float(r.max()), 3),
-                          "over_warn": int((r > WARN_TOKENS_PER_FRAME).sum()),
-                          "unalignable": int((r > MAX_ALIGNABLE_TOKENS_PER_FRAME).sum())}
+        out[str(names[code])] = {
+            "clips": int(len(r)),
+            "p50": round(float(np.median(r)), 3),
+            "p95": round(float(np.percentile(r, 95)), 3),
+            "max": round(float(r.max()), 3),
+            "over_warn": int((r > WARN_TOKENS_PER_FRAME).sum()),
+            "unalignable": int((r > MAX_ALIGNABLE_TOKENS_PER_FRAME).sum()),
+        }
     return out
 
 
@@ -136,29 +152,39 @@ def tokens_per_frame_warnings(report: dict) -> list[str]:
     for lang, v in report.items():
         parts = []
         if v["p50"] > WARN_TOKENS_PER_FRAME:
-            parts.append(f"median {v['p50']} tokens per encoder frame (p95 {v['p95']}) is over "
-                         f"{WARN_TOKENS_PER_FRAME}: CTC/TDT get little room to align (32K BPE on real speech "
-                         "sits near 0.25); use a larger vocabulary or less subsampling")
+            parts.append(
+                f"median {v['p50']} tokens per encoder frame (p95 {v['p95']}) is over "
+                f"{WARN_TOKENS_PER_FRAME}: CTC/TDT get little room to align (32K BPE on real speech "
+                "sits near 0.25); use a larger vocabulary or less subsampling"
+            )
         if v["unalignable"]:
-            parts.append(f"{v['unalignable']} of {v['clips']} clips have more tokens than encoder frames and "
-                         "cannot be aligned: Stage 1 leaves them out")
+            parts.append(
+                f"{v['unalignable']} of {v['clips']} clips have more tokens than encoder frames and "
+                "cannot be aligned: Stage 1 leaves them out"
+            )
         if parts:
             out.append(f"{lang}: " + "; ".join(parts))
     return out
 
 
-def batching_artifacts(clips: ClipTable, edges: Sequence[float], num_buckets: int, num_subbuckets: int,
-                       subsampling_factor: int = 8) -> dict:
+def batching_artifacts(
+    clips: ClipTable, edges: Sequence[float], num_buckets: int, num_subbuckets: int, subsampling_factor: int = 8
+) -> dict:
     dur = clips.duration_s.astype(np.float64)
     tok = clips.num_tokens.astype(np.int64)
     tpf = tokens_per_frame(clips.language, clips.languages, dur, tok, subsampling_factor) if len(dur) else {}
     return {
-        "tokens_per_encoder_frame": {"subsampling_factor": subsampling_factor, "by_language": tpf,
-                                     "warnings": tokens_per_frame_warnings(tpf)},
+        "tokens_per_encoder_frame": {
+            "subsampling_factor": subsampling_factor,
+            "by_language": tpf,
+            "warnings": tokens_per_frame_warnings(tpf),
+        },
         "clips": int(len(dur)),
         "hours": round(float(dur.sum()) / 3600, 4),
-        "tokens_per_second": {"mean": round(float(tok.sum() / max(dur.sum(), 1e-9)), 3),
-                              "p99": round(float(np.percentile(tok / np.maximum(dur, 1e-3), 99)), 3) if len(dur) else None},
+        "tokens_per_second": {
+            "mean": round(float(tok.sum() / max(dur.sum(), 1e-9)), 3),
+            "p99": round(float(np.percentile(tok / np.maximum(dur, 1e-3), 99)), 3) if len(dur) else None,
+        },
         "max_tokens": int(tok.max()) if len(tok) else 0,
         "bucket_edges_s": list(edges),
         "buckets": bucket_table(dur, edges),

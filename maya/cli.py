@@ -1,7 +1,7 @@
 """The ``maya`` command.
 
-  maya transcribe --model results/stage1/final.nemo --lang hi a.wav b.flac
-  maya transcribe --model results/stage1/final.nemo --decoder ctc a.wav     (no language hint)
+maya transcribe --model results/stage1/final.nemo --lang hi a.wav b.flac
+maya transcribe --model results/stage1/final.nemo --decoder ctc a.wav     (no language hint)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _transcribe(args) -> int:
 
     model = load_model(args.model, args.device)
     texts = transcribe(model, args.audio, lang=args.lang, decoder=args.decoder, batch_size=args.batch_size)
-    for path, text in zip(args.audio, texts):
+    for path, text in zip(args.audio, texts, strict=True):
         print(f"{path}\t{text}" if len(args.audio) > 1 else text)
     return 0
 

@@ -32,8 +32,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -44,10 +44,16 @@ from maya.audio.reader import AudioRef
 from maya.clips import clip_durations
 from maya.parquet_batches import open_parquet
 
-SOURCE_COLUMNS = ["audio_path", "member", "offset", "nbytes", "corpus", "language", "duration_s",
-                  "decoded_duration_s"]
-NUMERIC = {"path_code": np.int32, "offset": np.int64, "nbytes": np.int64, "language": np.int8,
-           "group": np.int16, "duration_s": np.float32, "num_tokens": np.int32}
+SOURCE_COLUMNS = ["audio_path", "member", "offset", "nbytes", "corpus", "language", "duration_s", "decoded_duration_s"]
+NUMERIC = {
+    "path_code": np.int32,
+    "offset": np.int64,
+    "nbytes": np.int64,
+    "language": np.int8,
+    "group": np.int16,
+    "duration_s": np.float32,
+    "num_tokens": np.int32,
+}
 
 # A batch of texts (an Arrow string array) -> (token ids of all texts, one flat array; ids per text).
 Encoder = Callable[[pa.Array], tuple[np.ndarray, np.ndarray]]
@@ -104,8 +110,10 @@ class _Codes:
     def encode_pairs(self, a: np.ndarray, a_names: list, b: np.ndarray, b_names: list) -> np.ndarray:
         """Codes of "a/b" for per-row codes ``a`` and ``b`` (joined once per distinct pair, not per row)."""
         pairs, inverse = np.unique(a * len(b_names) + b, return_inverse=True)
-        local = [self._index.setdefault(f"{a_names[x // len(b_names)]}/{b_names[x % len(b_names)]}", len(self._index))
-                 for x in pairs.tolist()]
+        local = [
+            self._index.setdefault(f"{a_names[x // len(b_names)]}/{b_names[x % len(b_names)]}", len(self._index))
+            for x in pairs.tolist()
+        ]
         self.values = list(self._index)
         return np.asarray(local, dtype=np.int64)[inverse]
 
@@ -118,7 +126,7 @@ class _Spool:
 
     def add(self, name: str, values: np.ndarray, dtype=None) -> None:
         if name not in self.files:
-            self.files[name] = open(self.root / name, "wb")
+            self.files[name] = open(self.root / name, "wb")  # noqa: SIM115 (one per column, closed in close())
         np.ascontiguousarray(values, dtype=dtype or NUMERIC[name]).tofile(self.files[name])
 
     def array(self, name: str, dtype) -> np.ndarray:
@@ -141,8 +149,14 @@ def _buffer(a: np.ndarray) -> pa.Buffer:
     return pa.py_buffer(a) if len(a) else pa.py_buffer(b"")
 
 
-def write_clip_table(split_parquet: str | Path, out_path: str | Path, encode: Encoder, vocab_size: int,
-                     text_column: str = "text_norm", batch_rows: int = 1 << 17) -> dict:
+def write_clip_table(
+    split_parquet: str | Path,
+    out_path: str | Path,
+    encode: Encoder,
+    vocab_size: int,
+    text_column: str = "text_norm",
+    batch_rows: int = 1 << 17,
+) -> dict:
     """Write the clip table of ``split_parquet`` (tokenised with ``encode``) to ``out_path``; returns
     its metadata (paths, languages, groups, rows)."""
     src = open_parquet(split_parquet)
@@ -152,8 +166,9 @@ def write_clip_table(split_parquet: str | Path, out_path: str | Path, encode: En
     scratch = Path(tempfile.mkdtemp(prefix=".clip_table.", dir=out_path.parent))
     try:
         spool = _Spool(scratch)
-        bar = tqdm(total=src.metadata.num_rows, desc=f"clip table {out_path.name}", unit="clip", disable=None,
-                   leave=False)
+        bar = tqdm(
+            total=src.metadata.num_rows, desc=f"clip table {out_path.name}", unit="clip", disable=None, leave=False
+        )
         for b in src.iter_batches(batch_size=batch_rows, columns=SOURCE_COLUMNS + [text_column]):
             n = b.num_rows
             bar.update(n)
@@ -161,13 +176,24 @@ def write_clip_table(split_parquet: str | Path, out_path: str | Path, encode: En
             member = pc.fill_null(_plain(b.column("member")).cast(pa.large_string()), "")
             _spool_strings(spool, "member", member)
             spool.add("offset", pc.fill_null(b.column("offset"), 0).to_numpy(zero_copy_only=False))
-            spool.add("nbytes", pc.if_else(pc.is_null(b.column("member")), -1,
-                                           pc.fill_null(b.column("nbytes"), -1)).to_numpy(zero_copy_only=False))
+            spool.add(
+                "nbytes",
+                pc.if_else(pc.is_null(b.column("member")), -1, pc.fill_null(b.column("nbytes"), -1)).to_numpy(
+                    zero_copy_only=False
+                ),
+            )
             lang = langs.encode(b.column("language"))
             spool.add("language", lang)
-            spool.add("group", groups.encode_pairs(corpora.encode(b.column("corpus")), corpora.values, lang, langs.values))
-            spool.add("duration_s", clip_durations(b.column("decoded_duration_s").to_numpy(zero_copy_only=False),
-                                                   b.column("duration_s").to_numpy(zero_copy_only=False)))
+            spool.add(
+                "group", groups.encode_pairs(corpora.encode(b.column("corpus")), corpora.values, lang, langs.values)
+            )
+            spool.add(
+                "duration_s",
+                clip_durations(
+                    b.column("decoded_duration_s").to_numpy(zero_copy_only=False),
+                    b.column("duration_s").to_numpy(zero_copy_only=False),
+                ),
+            )
             values, lens = encode(_plain(b.column(text_column)))
             if len(lens) != n or lens.sum() != len(values):
                 raise ValueError(f"{split_parquet}: the encoder returned {len(lens)} token lists for {n} texts")
@@ -176,19 +202,30 @@ def write_clip_table(split_parquet: str | Path, out_path: str | Path, encode: En
             spool.add("tokens.values", values, token_type)
         bar.close()
         rows = src.metadata.num_rows
-        columns = {name: pa.Array.from_buffers(pa.from_numpy_dtype(dt), rows, [None, _buffer(spool.array(name, dt))])
-                   for name, dt in NUMERIC.items()}
-        columns["member"] = pa.LargeStringArray.from_buffers(rows, _buffer(spool.offsets("member.lengths")),
-                                                             _buffer(spool.array("member.data", np.uint8)))
+        columns = {
+            name: pa.Array.from_buffers(pa.from_numpy_dtype(dt), rows, [None, _buffer(spool.array(name, dt))])
+            for name, dt in NUMERIC.items()
+        }
+        columns["member"] = pa.LargeStringArray.from_buffers(
+            rows, _buffer(spool.offsets("member.lengths")), _buffer(spool.array("member.data", np.uint8))
+        )
         values = spool.array("tokens.values", token_type)
         columns["tokens"] = pa.LargeListArray.from_arrays(
             pa.Array.from_buffers(pa.int64(), rows + 1, [None, _buffer(spool.offsets("tokens.lengths"))]),
-            pa.Array.from_buffers(pa.from_numpy_dtype(token_type), len(values), [None, _buffer(values)]))
-        meta = {"source": str(split_parquet), "rows": rows, "vocab_size": vocab_size, "paths": paths.values,
-                "languages": langs.values, "groups": groups.values}
+            pa.Array.from_buffers(pa.from_numpy_dtype(token_type), len(values), [None, _buffer(values)]),
+        )
+        meta = {
+            "source": str(split_parquet),
+            "rows": rows,
+            "vocab_size": vocab_size,
+            "paths": paths.values,
+            "languages": langs.values,
+            "groups": groups.values,
+        }
         names = ["path_code", "member", "offset", "nbytes", "language", "group", "duration_s", "num_tokens", "tokens"]
         batch = pa.record_batch([columns[c] for c in names], names=names).replace_schema_metadata(
-            {"maya": json.dumps(meta, ensure_ascii=False)})
+            {"maya": json.dumps(meta, ensure_ascii=False)}
+        )
         tmp = scratch / "table.arrow"
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as w:
             w.write_batch(batch)
@@ -203,8 +240,8 @@ def _plain(arr: pa.Array) -> pa.Array:
 
 
 def _spool_strings(spool: _Spool, name: str, arr: pa.Array) -> None:
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]: offsets[-1]]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
     spool.add(f"{name}.lengths", np.diff(offsets), np.int64)
     spool.add(f"{name}.data", data, np.uint8)
 
@@ -242,7 +279,7 @@ class ClipTable:
         return AudioRef(self.paths[self.path_code[i]], int(self.offset[i]), None if nbytes < 0 else nbytes, member)
 
     def tokens(self, i: int) -> np.ndarray:
-        return self.token_values[self.token_offsets[i]: self.token_offsets[i + 1]]
+        return self.token_values[self.token_offsets[i] : self.token_offsets[i + 1]]
 
     def language_lookup(self, languages: Sequence[str]) -> np.ndarray:
         """Index in ``languages`` (the model's order) of each table language code (-1: not there)."""

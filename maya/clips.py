@@ -4,7 +4,7 @@ and a padded batch of decoded clips. Shared by training (``maya.stage1.data``), 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -14,8 +14,9 @@ from maya.audio.reader import AudioRef
 def clip_ref(rows: Mapping[str, list], i: int) -> AudioRef:
     """Row ``i``: a byte range in a shard tar, or a whole file when the clip is not a tar member."""
     member = rows["member"][i]
-    return AudioRef(rows["audio_path"][i], rows["offset"][i] or 0,
-                    rows["nbytes"][i] if member is not None else None, member or "")
+    return AudioRef(
+        rows["audio_path"][i], rows["offset"][i] or 0, rows["nbytes"][i] if member is not None else None, member or ""
+    )
 
 
 def clip_durations(decoded: Sequence, metadata: Sequence) -> np.ndarray:

@@ -11,9 +11,9 @@ read again to compare the real strings, so a hash collision never drops a clip.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,12 +25,20 @@ from tqdm import tqdm
 log = logging.getLogger(__name__)
 
 REASON = "duplicate_across_shards"
-DUPLICATES_SCHEMA = pa.schema([
-    ("corpus", pa.string()), ("language", pa.string()), ("shard_id", pa.string()),
-    ("segment_id", pa.string()), ("key", pa.string()), ("seconds", pa.float64()),
-    ("kept_corpus", pa.string()), ("kept_language", pa.string()), ("kept_shard_id", pa.string()),
-    ("kept_segment_id", pa.string()),
-])
+DUPLICATES_SCHEMA = pa.schema(
+    [
+        ("corpus", pa.string()),
+        ("language", pa.string()),
+        ("shard_id", pa.string()),
+        ("segment_id", pa.string()),
+        ("key", pa.string()),
+        ("seconds", pa.float64()),
+        ("kept_corpus", pa.string()),
+        ("kept_language", pa.string()),
+        ("kept_shard_id", pa.string()),
+        ("kept_segment_id", pa.string()),
+    ]
+)
 _COLUMNS = ["segment_id", "audio_sha256", "qc_reason", "decoded_duration_s", "duration_s"]
 
 
@@ -53,8 +61,9 @@ def _hex64(sha: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     valid = pc.fill_null(pc.equal(pc.utf8_length(sha), 64), False).to_numpy(zero_copy_only=False)
     head = pc.utf8_rpad(pc.utf8_slice_codeunits(sha.fill_null(""), 0, 16), 16, "0")
     fixed = head.cast(pa.binary(16)).combine_chunks()
-    nib = _LUT[np.frombuffer(fixed.buffers()[1], np.uint8, count=len(fixed) * 16,
-                             offset=fixed.offset * 16).reshape(-1, 16)]
+    nib = _LUT[
+        np.frombuffer(fixed.buffers()[1], np.uint8, count=len(fixed) * 16, offset=fixed.offset * 16).reshape(-1, 16)
+    ]
     return (nib << _SHIFTS).sum(axis=1, dtype=np.uint64), valid
 
 
@@ -114,19 +123,29 @@ def _confirm(shards, shard, row, candidates) -> pa.Table:
         group = pos[shard[pos] == n]
         t = pq.read_table(shards[int(n)].path, columns=_COLUMNS).take(pa.array(row[group]))
         for c in _COLUMNS:
-            vals[c].update(zip(group.tolist(), t.column(c).to_pylist()))
+            vals[c].update(zip(group.tolist(), t.column(c).to_pylist(), strict=True))
     out, seen = [], set()
     for key, dups, firsts in candidates:
-        for d, f in zip(dups.tolist(), firsts.tolist()):
+        for d, f in zip(dups.tolist(), firsts.tolist(), strict=True):
             s, k = shards[int(shard[d])], shards[int(shard[f])]
             if d in seen or vals[key][d] != vals[key][f] or key == "segment_id" and s.corpus != k.corpus:
                 continue
             seen.add(d)
             secs = vals["decoded_duration_s"][d] or vals["duration_s"][d] or 0.0
-            out.append({"corpus": s.corpus, "language": s.language, "shard_id": s.shard_id,
-                        "segment_id": vals["segment_id"][d], "key": key, "seconds": float(secs),
-                        "kept_corpus": k.corpus, "kept_language": k.language, "kept_shard_id": k.shard_id,
-                        "kept_segment_id": vals["segment_id"][f]})
+            out.append(
+                {
+                    "corpus": s.corpus,
+                    "language": s.language,
+                    "shard_id": s.shard_id,
+                    "segment_id": vals["segment_id"][d],
+                    "key": key,
+                    "seconds": float(secs),
+                    "kept_corpus": k.corpus,
+                    "kept_language": k.language,
+                    "kept_shard_id": k.shard_id,
+                    "kept_segment_id": vals["segment_id"][f],
+                }
+            )
     return pa.Table.from_pylist(out, schema=DUPLICATES_SCHEMA)
 
 

@@ -20,8 +20,18 @@ _POS_CHARACTER = 1
 
 # eSpeak NG voice names for our language codes (they happen to be the ISO codes).
 VOICE_FOR_LANG = {
-    "as": "as", "bn": "bn", "en": "en", "gu": "gu", "hi": "hi", "kn": "kn",
-    "ml": "ml", "mr": "mr", "or": "or", "pa": "pa", "ta": "ta", "te": "te",
+    "as": "as",
+    "bn": "bn",
+    "en": "en",
+    "gu": "gu",
+    "hi": "hi",
+    "kn": "kn",
+    "ml": "ml",
+    "mr": "mr",
+    "or": "or",
+    "pa": "pa",
+    "ta": "ta",
+    "te": "te",
 }
 
 # Voice variants that change timbre; combined with rate and pitch they make pseudo-speakers.
@@ -29,9 +39,7 @@ VOICE_FOR_LANG = {
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
 FEMALE_VARIANTS = ("f1", "f4", "Andrea", "Annie", "aunty", "belinda", "linda", "steph")
 
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
 class EspeakError(RuntimeError):
@@ -60,7 +68,7 @@ class Espeak:
     """Process-wide eSpeak NG synthesiser returning float32 mono audio at ``sample_rate``."""
 
     _lock = threading.Lock()
-    _instance: "Espeak | None" = None
+    _instance: Espeak | None = None
 
     def __new__(cls):
         with cls._lock:
@@ -82,8 +90,14 @@ class Espeak:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
         # espeak_Initialize takes the directory that CONTAINS espeak-ng-data.
@@ -111,9 +125,7 @@ class Espeak:
             self._lib.espeak_SetParameter(_espeakPITCH, int(voice.pitch), 0)
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
-            err = self._lib.espeak_Synth(
-                data, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None
-            )
+            err = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None)
             if err != 0:
                 raise EspeakError(f"espeak_Synth failed with code {err} for {text[:40]!r}")
             chunks, self._chunks = self._chunks, []

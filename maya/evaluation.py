@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -26,8 +26,17 @@ import pyarrow.parquet as pq
 from maya.clips import clip_durations, clip_ref, pad_audio
 from maya.scoring import bootstrap_ci, confusion_rows, normalise_for_scoring, rates_from_counts, utterance_counts
 
-TESTSET_COLUMNS = ["segment_id", "language", "transcript", "audio_path", "member", "offset", "nbytes",
-                   "duration_s", "decoded_duration_s"]
+TESTSET_COLUMNS = [
+    "segment_id",
+    "language",
+    "transcript",
+    "audio_path",
+    "member",
+    "offset",
+    "nbytes",
+    "duration_s",
+    "decoded_duration_s",
+]
 
 
 def testset_from_manifests(manifests: Sequence[str | Path], out_parquet: str | Path) -> dict:
@@ -38,8 +47,15 @@ def testset_from_manifests(manifests: Sequence[str | Path], out_parquet: str | P
     return {"clips": t.num_rows}
 
 
-def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Path, batch_size: int = 16,
-                   lang_hint: bool = True, progress: bool = True) -> dict:
+def decode_testset(
+    model,
+    testset: str | Path,
+    decoder: str,
+    out_jsonl: str | Path,
+    batch_size: int = 16,
+    lang_hint: bool = True,
+    progress: bool = True,
+) -> dict:
     """Decode every clip of ``testset``; returns the RTFx record."""
     import torch
     from tqdm import tqdm
@@ -57,12 +73,14 @@ def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Pa
     model_s, read_s = 0.0, 0.0
     bar = tqdm(total=n, desc=f"decode {Path(testset).stem} {decoder}", unit="utt", disable=not progress)
     for start in range(0, n, batch_size):
-        idx = order[start: start + batch_size]
+        idx = order[start : start + batch_size]
         t0 = time.perf_counter()
         audio = [reader.read(clip_ref(rows, i)) for i in idx]
         sig, lens = pad_audio(audio)
-        ids = torch.tensor([langs.index(rows["language"][i]) if lang_hint and rows["language"][i] in langs else -1
-                            for i in idx], dtype=torch.long)
+        ids = torch.tensor(
+            [langs.index(rows["language"][i]) if lang_hint and rows["language"][i] in langs else -1 for i in idx],
+            dtype=torch.long,
+        )
         t1 = time.perf_counter()
         hyps = model.decode_audio(sig.to(device), lens.to(device), ids.to(device), decoder)
         if device.type == "cuda":
@@ -71,9 +89,14 @@ def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Pa
         read_s += t1 - t0
         model_s += t2 - t1
         over = getattr(model, "last_over_length", None)  # Stage 2: outputs cut at the length cap
-        for k, (i, a, h) in enumerate(zip(idx, audio, hyps)):
-            results[i] = {"segment_id": rows["segment_id"][i], "lang": rows["language"][i],
-                          "ref": rows["transcript"][i], "hyp": h, "seconds": round(len(a) / 16000, 4)}
+        for k, (i, a, h) in enumerate(zip(idx, audio, hyps, strict=True)):
+            results[i] = {
+                "segment_id": rows["segment_id"][i],
+                "lang": rows["language"][i],
+                "ref": rows["transcript"][i],
+                "hyp": h,
+                "seconds": round(len(a) / 16000, 4),
+            }
             if over is not None:
                 results[i]["over_length"] = bool(over[k])
         bar.update(len(idx))
@@ -82,12 +105,19 @@ def decode_testset(model, testset: str | Path, decoder: str, out_jsonl: str | Pa
         for r in results:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     audio_s = float(sum(r["seconds"] for r in results)) if results else 0.0
-    return {"utterances": n, "audio_s": round(audio_s, 3), "decode_s": round(model_s, 3), "read_s": round(read_s, 3),
-            "rtfx": round(audio_s / model_s, 2) if model_s else None,
-            "rtfx_end_to_end": round(audio_s / (model_s + read_s), 2) if model_s + read_s else None,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "batch_size": batch_size, "decoder": decoder, "lang_hint": lang_hint,
-            "threads": torch.get_num_threads()}
+    return {
+        "utterances": n,
+        "audio_s": round(audio_s, 3),
+        "decode_s": round(model_s, 3),
+        "read_s": round(read_s, 3),
+        "rtfx": round(audio_s / model_s, 2) if model_s else None,
+        "rtfx_end_to_end": round(audio_s / (model_s + read_s), 2) if model_s + read_s else None,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "batch_size": batch_size,
+        "decoder": decoder,
+        "lang_hint": lang_hint,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def read_hypotheses(path: str | Path) -> list[dict]:
@@ -95,8 +125,9 @@ def read_hypotheses(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def score_hypotheses(records: Iterable[dict], bootstrap_samples: int = 1000, seed: int = 7,
-                     top_k_confusions: int = 10) -> dict:
+def score_hypotheses(
+    records: Iterable[dict], bootstrap_samples: int = 1000, seed: int = 7, top_k_confusions: int = 10
+) -> dict:
     """Per-language and overall WER/CER with CIs; references and hypotheses normalised alike."""
     records = list(records)
     by_lang: dict[str, list[dict]] = {}
@@ -112,34 +143,53 @@ def score_hypotheses(records: Iterable[dict], bootstrap_samples: int = 1000, see
         counts = utterance_counts(refs, hyps, confusions=pairs)  # one alignment for counts and confusions
         all_counts.append(counts)
         out["languages"][lang] = {
-            "utterances": len(rs), "hours": round(sum(r["seconds"] for r in rs) / 3600, 4),
-            **rates_from_counts(counts), **bootstrap_ci(counts, bootstrap_samples, seed),
+            "utterances": len(rs),
+            "hours": round(sum(r["seconds"] for r in rs) / 3600, 4),
+            **rates_from_counts(counts),
+            **bootstrap_ci(counts, bootstrap_samples, seed),
             "confusions": confusion_rows(pairs, top_k_confusions),
         }
         if "over_length" in rs[0]:  # generated outputs that hit the length cap without <eos>
             out["languages"][lang]["over_length"] = int(sum(r["over_length"] for r in rs))
     if all_counts:
         counts = np.concatenate(all_counts)
-        out["overall"] = {"utterances": len(records), **rates_from_counts(counts),
-                          **bootstrap_ci(counts, bootstrap_samples, seed)}
+        out["overall"] = {
+            "utterances": len(records),
+            **rates_from_counts(counts),
+            **bootstrap_ci(counts, bootstrap_samples, seed),
+        }
         wers = [v["wer"] for v in out["languages"].values()]
         cers = [v["cer"] for v in out["languages"].values()]
-        out["macro_average"] = {"wer": float(np.nanmean(wers)), "cer": float(np.nanmean(cers)),
-                                "languages": len(wers)}
+        out["macro_average"] = {"wer": float(np.nanmean(wers)), "cer": float(np.nanmean(cers)), "languages": len(wers)}
     return out
 
 
 def summary_rows(stage: str, testset: str, decoder: str, scores: Mapping, rtfx: Mapping) -> list[dict]:
     rows = []
     for lang, s in scores["languages"].items():
-        rows.append({
-            "stage": stage, "testset": testset, "decoder": decoder, "language": lang,
-            "utterances": s["utterances"], "hours": s["hours"],
-            "wer": round(s["wer"], 6), "wer_ci_low": round(s["wer_ci"][0], 6), "wer_ci_high": round(s["wer_ci"][1], 6),
-            "cer": round(s["cer"], 6), "cer_ci_low": round(s["cer_ci"][0], 6), "cer_ci_high": round(s["cer_ci"][1], 6),
-            "word_substitutions": s["word_substitutions"], "word_deletions": s["word_deletions"],
-            "word_insertions": s["word_insertions"], "ref_words": s["ref_words"], "ref_chars": s["ref_chars"],
-            "rtfx": rtfx.get("rtfx"), "device": rtfx.get("device"), "batch_size": rtfx.get("batch_size"),
-            "over_length": s.get("over_length"),
-        })
+        rows.append(
+            {
+                "stage": stage,
+                "testset": testset,
+                "decoder": decoder,
+                "language": lang,
+                "utterances": s["utterances"],
+                "hours": s["hours"],
+                "wer": round(s["wer"], 6),
+                "wer_ci_low": round(s["wer_ci"][0], 6),
+                "wer_ci_high": round(s["wer_ci"][1], 6),
+                "cer": round(s["cer"], 6),
+                "cer_ci_low": round(s["cer_ci"][0], 6),
+                "cer_ci_high": round(s["cer_ci"][1], 6),
+                "word_substitutions": s["word_substitutions"],
+                "word_deletions": s["word_deletions"],
+                "word_insertions": s["word_insertions"],
+                "ref_words": s["ref_words"],
+                "ref_chars": s["ref_chars"],
+                "rtfx": rtfx.get("rtfx"),
+                "device": rtfx.get("device"),
+                "batch_size": rtfx.get("batch_size"),
+                "over_length": s.get("over_length"),
+            }
+        )
     return rows

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "maya"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module_file(repo: Path, module: str) -> Path | None:
     parts = module.split(".")
     if parts[0] != PACKAGE:
@@ -38,7 +38,7 @@ def _package_of(repo: Path, path: Path) -> str:
     return ".".join(parts[:-1])
 
 
-@lru_cache(maxsize=None)  # ~25 rules share most modules: parse each file once per process
+@cache  # ~25 rules share most modules: parse each file once per process
 def _imports(repo: Path, path: Path) -> frozenset[str]:
     """Names of ``maya`` modules imported by the file at ``path`` (absolute and relative)."""
     tree = ast.parse(path.read_text("utf-8"), filename=str(path))
@@ -88,7 +88,7 @@ def code_files(repo: str | Path, *entry_points: str | Path) -> list[Path]:
     return sorted(p.relative_to(repo) for p in seen)
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_fingerprint(repo: str | Path, *entry_points: str) -> str:
     """Short sha256 over the contents (and names) of :func:`code_files`."""
     h = hashlib.sha256()

@@ -10,7 +10,8 @@ column becomes its JSON text with Arrow compute kernels (strings escaped, number
 
 from __future__ import annotations
 
-from typing import BinaryIO, Mapping
+from collections.abc import Mapping
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -69,9 +70,11 @@ def json_members(fields: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Array:
     return _join(*pieces)
 
 
-def json_lines(fields: Mapping[str, pa.Array | pa.ChunkedArray],
-               optional: Mapping[str, pa.Array | pa.ChunkedArray] | None = None,
-               present: pa.Array | None = None) -> pa.Array:
+def json_lines(
+    fields: Mapping[str, pa.Array | pa.ChunkedArray],
+    optional: Mapping[str, pa.Array | pa.ChunkedArray] | None = None,
+    present: pa.Array | None = None,
+) -> pa.Array:
     """One JSON object per row, each line ending in a newline; the ``optional`` members follow
     only on rows where ``present`` is true."""
     body = json_members(fields)
@@ -89,8 +92,8 @@ def write_lines(lines: pa.Array | pa.ChunkedArray, f: BinaryIO) -> int:
         if len(chunk) == 0:
             continue
         chunk = chunk.cast(pa.large_string())
-        off = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset: chunk.offset + len(chunk) + 1]
-        data = memoryview(chunk.buffers()[2])[int(off[0]): int(off[-1])]
+        off = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = memoryview(chunk.buffers()[2])[int(off[0]) : int(off[-1])]
         f.write(data)
         written += len(data)
     return written

@@ -19,11 +19,11 @@ Caveat seen in NeMo 3.0: ``LazyNeMoTarredIterator.to_shards()`` drops the skip f
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,8 +33,20 @@ import yaml
 from maya.parquet_batches import iter_batches
 
 BATCH_ROWS = 65536
-COLUMNS = ["corpus", "language", "shard_id", "segment_id", "text_norm", "audio_path", "member",
-           "offset", "nbytes", "duration_s", "decoded_duration_s", "speaker_id"]
+COLUMNS = [
+    "corpus",
+    "language",
+    "shard_id",
+    "segment_id",
+    "text_norm",
+    "audio_path",
+    "member",
+    "offset",
+    "nbytes",
+    "duration_s",
+    "decoded_duration_s",
+    "speaker_id",
+]
 
 
 def _shard_counts(train_parquet: str | Path) -> dict[tuple[str, str], dict[str | None, int]]:
@@ -49,8 +61,7 @@ def _shard_counts(train_parquet: str | Path) -> dict[tuple[str, str], dict[str |
     return counts
 
 
-def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str], float],
-                    out_dir: str | Path) -> Path:
+def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str], float], out_dir: str | Path) -> Path:
     """Write shard manifests, tar symlinks and ``input_cfg.yaml`` under ``out_dir``. Two passes
     over the split, one record batch at a time: clips per shard, then each shard's lines."""
     out_dir = Path(out_dir)
@@ -58,7 +69,7 @@ def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str],
     counts = _shard_counts(train_parquet)
     entries: list[dict[str, Any]] = []
     targets: dict[tuple[str, str, str | None], tuple[Path, int | None]] = {}
-    for (corpus, lang) in sorted(counts):
+    for corpus, lang in sorted(counts):
         weight = float(weights.get((corpus, lang), 0.0))
         if weight <= 0:
             continue
@@ -76,18 +87,26 @@ def write_input_cfg(train_parquet: str | Path, weights: Mapping[tuple[str, str],
         tags = {"lang": lang, "corpus": corpus}
         if tars:
             n = len(tars) - 1
-            entries.append({
-                "type": "nemo_tarred",
-                "manifest_filepath": str(d / f"manifest__OP_0..{n}_CL_.jsonl"),
-                "tarred_audio_filepaths": str(d / f"audio__OP_0..{n}_CL_.tar"),
-                "skip_missing_manifest_entries": True,
-                "weight": weight * sum(shards[p] for p in tars) / total,
-                "tags": tags,
-            })
+            entries.append(
+                {
+                    "type": "nemo_tarred",
+                    "manifest_filepath": str(d / f"manifest__OP_0..{n}_CL_.jsonl"),
+                    "tarred_audio_filepaths": str(d / f"audio__OP_0..{n}_CL_.tar"),
+                    "skip_missing_manifest_entries": True,
+                    "weight": weight * sum(shards[p] for p in tars) / total,
+                    "tags": tags,
+                }
+            )
         if None in shards:
             targets[(corpus, lang, None)] = (d / "manifest_files.jsonl", None)
-            entries.append({"type": "nemo", "manifest_filepath": str(d / "manifest_files.jsonl"),
-                            "weight": weight * shards[None] / total, "tags": tags})
+            entries.append(
+                {
+                    "type": "nemo",
+                    "manifest_filepath": str(d / "manifest_files.jsonl"),
+                    "weight": weight * shards[None] / total,
+                    "tags": tags,
+                }
+            )
     for path, _ in targets.values():
         path.write_bytes(b"")
     _write_shard_manifests(train_parquet, targets)
@@ -109,12 +128,13 @@ def _write_shard_manifests(train_parquet: str | Path, targets: Mapping[tuple, tu
         tar = pc.if_else(pc.is_valid(t.column("member")), t.column("audio_path"), pa.scalar(None, pa.string()))
         t = t.append_column("tar", tar)
         t = t.take(pc.sort_indices(t, [("corpus", "ascending"), ("language", "ascending"), ("tar", "ascending")]))
-        key = pc.binary_join_element_wise(t.column("corpus"), t.column("language"),
-                                          pc.fill_null(t.column("tar"), ""), "\x1f").combine_chunks()
+        key = pc.binary_join_element_wise(
+            t.column("corpus"), t.column("language"), pc.fill_null(t.column("tar"), ""), "\x1f"
+        ).combine_chunks()
         change = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1)).to_numpy(zero_copy_only=False)
         starts = [0, *(np.flatnonzero(change) + 1).tolist()]
         first = t.select(["corpus", "language", "tar"]).take(pa.array(starts, pa.int64())).to_pylist()
-        for a, b, k in zip(starts, starts[1:] + [t.num_rows], first):
+        for a, b, k in zip(starts, starts[1:] + [t.num_rows], first, strict=True):
             key = (k["corpus"], k["language"], k["tar"])
             if key not in targets:
                 continue  # a language without balancing weight
@@ -122,8 +142,9 @@ def _write_shard_manifests(train_parquet: str | Path, targets: Mapping[tuple, tu
             run = t.slice(a, b - a)
             audio = run.column("member") if shard is not None else _absolute(run.column("audio_path"))
             with open(path, "ab") as out:
-                write_lines(nemo_lines(run, text_field="text_norm", audio_filepath=audio, tar_fields=False,
-                                       shard_id=shard), out)
+                write_lines(
+                    nemo_lines(run, text_field="text_norm", audio_filepath=audio, tar_fields=False, shard_id=shard), out
+                )
 
 
 def _absolute(paths: pa.ChunkedArray) -> pa.Array:

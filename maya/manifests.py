@@ -9,8 +9,8 @@ member name inside the shard's tar; ``tar_path``/``tar_offset``/``tar_nbytes`` l
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,8 +28,14 @@ def kept_rows(index: pa.Table) -> pa.Table:
     return index.filter(pc.is_null(index.column("qc_reason"))).select(MANIFEST_COLUMNS)
 
 
-def nemo_entry(row: dict, taskname: str = "asr", *, text_field: str = "transcript",
-               audio_filepath: str | None = None, tar_fields: bool = True) -> dict:
+def nemo_entry(
+    row: dict,
+    taskname: str = "asr",
+    *,
+    text_field: str = "transcript",
+    audio_filepath: str | None = None,
+    tar_fields: bool = True,
+) -> dict:
     """One NeMo manifest line for a manifest row. ``audio_filepath`` overrides where the audio
     is said to be; ``tar_fields=False`` leaves out tar_path/tar_offset/tar_nbytes."""
     tarred = row["member"] is not None
@@ -52,9 +58,15 @@ def nemo_entry(row: dict, taskname: str = "asr", *, text_field: str = "transcrip
     return entry
 
 
-def nemo_lines(t: pa.Table, taskname: str = "asr", *, text_field: str = "transcript",
-               audio_filepath: pa.Array | None = None, tar_fields: bool = True,
-               shard_id: int | None = None) -> pa.Array:
+def nemo_lines(
+    t: pa.Table,
+    taskname: str = "asr",
+    *,
+    text_field: str = "transcript",
+    audio_filepath: pa.Array | None = None,
+    tar_fields: bool = True,
+    shard_id: int | None = None,
+) -> pa.Array:
     """``nemo_entry`` of every row of ``t`` as JSON lines, column-wise (maya.jsonl)."""
     from maya.jsonl import json_lines
 
@@ -82,8 +94,12 @@ def nemo_lines(t: pa.Table, taskname: str = "asr", *, text_field: str = "transcr
     return json_lines(fields, tar, tarred)
 
 
-def build_manifest(index_paths: Iterable[str | Path], out_parquet: str | Path, out_jsonl: str | Path,
-                   duplicates: pa.Table | None = None) -> dict:
+def build_manifest(
+    index_paths: Iterable[str | Path],
+    out_parquet: str | Path,
+    out_jsonl: str | Path,
+    duplicates: pa.Table | None = None,
+) -> dict:
     """Stream kept clips from shard indexes into a Parquet and a NeMo JSONL manifest, leaving out
     the clips ``duplicates`` (maya.dedup) lists as copies of an earlier shard's."""
     from maya.dedup import drop_duplicates

@@ -62,7 +62,8 @@ def wildcard_problem(name: str) -> str | None:
     if name != name.strip():
         return "name starts or ends with whitespace"
     if len(name.encode("utf-8")) + len(LONGEST_SUFFIX) > NAME_MAX:
-        return f"name is {len(name.encode('utf-8'))} bytes: with '{LONGEST_SUFFIX}' it exceeds the {NAME_MAX}-byte file name limit"
+        n = len(name.encode("utf-8"))
+        return f"name is {n} bytes: with '{LONGEST_SUFFIX}' it exceeds the {NAME_MAX}-byte file name limit"
     return None
 
 

@@ -8,8 +8,8 @@ of ``text_norm`` (lhotse_inputs reached 6 GB and was climbing); without pre-buff
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq

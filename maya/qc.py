@@ -14,8 +14,10 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,10 +36,25 @@ log = logging.getLogger(__name__)
 
 # Clip-level reason codes, in the order they are checked (the first that applies is recorded).
 CLIP_REASONS = (
-    "missing_segment_id", "unsafe_name", "duplicate_segment_id", "duplicate_member", "missing_audio",
-    "orphan_member", "unreadable_row", "unsupported_segment", "invalid_utf8", "empty_transcript",
-    "language_mismatch", "wrong_script", "checksum_mismatch", "decode_error", "bad_samples",
-    "duration_mismatch", "too_short", "too_long", "implausible_text_rate",
+    "missing_segment_id",
+    "unsafe_name",
+    "duplicate_segment_id",
+    "duplicate_member",
+    "missing_audio",
+    "orphan_member",
+    "unreadable_row",
+    "unsupported_segment",
+    "invalid_utf8",
+    "empty_transcript",
+    "language_mismatch",
+    "wrong_script",
+    "checksum_mismatch",
+    "decode_error",
+    "bad_samples",
+    "duration_mismatch",
+    "too_short",
+    "too_long",
+    "implausible_text_rate",
 )
 # What each quarantine reason means, for the report (shard-level failure codes come from the adapters).
 REASON_TEXT = {
@@ -83,9 +100,9 @@ class QCSettings:
     max_duration_s: float = _DATA["max_duration_s"]
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "QCSettings":
+    def from_config(cls, config: dict[str, Any]) -> QCSettings:
         """From a validated config's ``qc`` and ``data`` sections (unused keys are ignored)."""
-        names = {f for f in cls.__dataclass_fields__}
+        names = set(cls.__dataclass_fields__)
         merged = {**config.get("data", {}), **config.get("qc", {})}
         return cls(**{k: v for k, v in merged.items() if k in names})
 
@@ -111,7 +128,9 @@ def _name(clip: RawClip) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _text(clip: RawClip, lang: str, settings: QCSettings, repaired: Counter) -> tuple[str | None, str | None, str | None]:
+def _text(
+    clip: RawClip, lang: str, settings: QCSettings, repaired: Counter
+) -> tuple[str | None, str | None, str | None]:
     """(transcript, reason, detail) for a clip's raw transcript bytes."""
     if clip.transcript is not None and not isinstance(clip.transcript, (bytes, bytearray)):
         return None, "unreadable_row", f"transcript is a {type(clip.transcript).__name__}, expected text"
@@ -150,11 +169,14 @@ def _audio(clip: RawClip, reader: TarOffsetReader, settings: QCSettings, repaire
     sha = None
     try:
         if settings.decode or (settings.checksums and clip.expected_sha256):
-            data = reader.read_bytes(ref) if tarred else open(clip.audio_path, "rb").read()
+            data = reader.read_bytes(ref) if tarred else Path(clip.audio_path).read_bytes()
             sha = hashlib.sha256(data).hexdigest()
         else:
-            data = reader.read_bytes(AudioRef(ref.path, ref.offset, min(ref.nbytes, HEADER_BYTES), ref.name)) \
-                if tarred else None
+            data = (
+                reader.read_bytes(AudioRef(ref.path, ref.offset, min(ref.nbytes, HEADER_BYTES), ref.name))
+                if tarred
+                else None
+            )
     except (AudioReadError, OSError, ValueError) as e:
         return None, None, None, None, "decode_error", f"{where}: {e}"
     if settings.checksums and clip.expected_sha256 and sha != clip.expected_sha256:
@@ -184,14 +206,32 @@ def _audio(clip: RawClip, reader: TarOffsetReader, settings: QCSettings, repaire
     if clip.duration_s is None:
         repaired["duration_from_audio"] += 1
     elif abs(decoded - clip.duration_s) > settings.duration_tolerance_s:
-        return decoded, rate, channels, sha, "duration_mismatch", \
-            f"{where} decodes to {decoded:.3f} s, metadata duration_s says {clip.duration_s:.3f} s"
+        return (
+            decoded,
+            rate,
+            channels,
+            sha,
+            "duration_mismatch",
+            f"{where} decodes to {decoded:.3f} s, metadata duration_s says {clip.duration_s:.3f} s",
+        )
     if decoded < settings.min_duration_s:
-        return decoded, rate, channels, sha, "too_short", \
-            f"{where}: {decoded:.3f} s is under data.min_duration_s ({settings.min_duration_s} s)"
+        return (
+            decoded,
+            rate,
+            channels,
+            sha,
+            "too_short",
+            f"{where}: {decoded:.3f} s is under data.min_duration_s ({settings.min_duration_s} s)",
+        )
     if decoded > settings.max_duration_s:
-        return decoded, rate, channels, sha, "too_long", \
-            f"{where}: {decoded:.1f} s is over data.max_duration_s ({settings.max_duration_s} s)"
+        return (
+            decoded,
+            rate,
+            channels,
+            sha,
+            "too_long",
+            f"{where}: {decoded:.1f} s is over data.max_duration_s ({settings.max_duration_s} s)",
+        )
     return decoded, rate, channels, sha, None, None
 
 
@@ -199,13 +239,14 @@ def _rate(text: str, seconds: float, settings: QCSettings) -> tuple[str | None, 
     """A transcript that cannot be spoken in the clip's duration (a misaligned or runaway row)."""
     chars = len(text) - text.count(" ")
     if seconds > 0 and chars / seconds > settings.max_chars_per_s:
-        return "implausible_text_rate", (f"{chars} characters in {seconds:.2f} s = {chars / seconds:.0f}/s, "
-                                         f"over qc.max_chars_per_s ({settings.max_chars_per_s:g})")
+        return "implausible_text_rate", (
+            f"{chars} characters in {seconds:.2f} s = {chars / seconds:.0f}/s, "
+            f"over qc.max_chars_per_s ({settings.max_chars_per_s:g})"
+        )
     return None, None
 
 
-def qc_shard(scan: ShardScan, settings: QCSettings = QCSettings(),
-             reader: TarOffsetReader | None = None) -> ShardQC:
+def qc_shard(scan: ShardScan, settings: QCSettings = QCSettings(), reader: TarOffsetReader | None = None) -> ShardQC:
     """Judge every clip of a scanned shard; returns the offset index (with verdicts) and a report."""
     reader = reader or TarOffsetReader(settings.sample_rate)
     repaired: Counter = Counter()
@@ -231,23 +272,37 @@ def qc_shard(scan: ShardScan, settings: QCSettings = QCSettings(),
             decoded, rate, channels, sha, reason, detail = _audio(clip, reader, settings, repaired)
         if reason is None:
             reason, detail = _rate(text, decoded, settings)
-        rows.append({
-            "corpus": scan.corpus, "shard_id": scan.shard_id, "language": scan.lang,
-            "segment_id": clip.segment_id, "transcript": text,
-            "duration_s": clip.duration_s if clip.duration_s is not None else decoded,
-            "speaker_id": None if clip.speaker_id is None else str(clip.speaker_id),
-            "domain": clip.domain, "gender": clip.gender, "audio_path": clip.audio_path,
-            "member": clip.member, "offset": clip.offset, "nbytes": clip.nbytes,
-            "source_sample_rate": rate, "source_channels": channels, "decoded_duration_s": decoded,
-            "audio_sha256": sha, "qc_reason": reason, "qc_detail": detail,
-        })
+        rows.append(
+            {
+                "corpus": scan.corpus,
+                "shard_id": scan.shard_id,
+                "language": scan.lang,
+                "segment_id": clip.segment_id,
+                "transcript": text,
+                "duration_s": clip.duration_s if clip.duration_s is not None else decoded,
+                "speaker_id": None if clip.speaker_id is None else str(clip.speaker_id),
+                "domain": clip.domain,
+                "gender": clip.gender,
+                "audio_path": clip.audio_path,
+                "member": clip.member,
+                "offset": clip.offset,
+                "nbytes": clip.nbytes,
+                "source_sample_rate": rate,
+                "source_channels": channels,
+                "decoded_duration_s": decoded,
+                "audio_sha256": sha,
+                "qc_reason": reason,
+                "qc_detail": detail,
+            }
+        )
     index = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
     report = shard_report(scan, rows, problems, repaired, settings)
     return ShardQC(index, report)
 
 
-def index_shard(fmt: str, corpus: str, root: str, lang: str, shard_id: str,
-                columns: dict[str, str] | None, settings: QCSettings) -> ShardQC:
+def index_shard(
+    fmt: str, corpus: str, root: str, lang: str, shard_id: str, columns: dict[str, str] | None, settings: QCSettings
+) -> ShardQC:
     """Scan and QC one shard. Whatever reading the shard raises makes it a *failed* shard
     (``unreadable_shard``, the message naming the shard and the error), never a failed job: one
     bad shard of 3,551 must not stop the run. The traceback goes to the log."""
@@ -256,13 +311,18 @@ def index_shard(fmt: str, corpus: str, root: str, lang: str, shard_id: str,
     adapter = adapter_for(fmt)
     try:
         return qc_shard(adapter.scan(corpus, root, lang, shard_id, columns=columns), settings)
-    except Exception as e:  # noqa: BLE001 - isolation is the point
+    except Exception as e:
         log.exception("reading shard %s/%s of %s raised", lang, printable(shard_id), root)
         where = shard_dir(root, lang, printable(shard_id)) if fmt == "final_export" else root
         problem = Problem(UNREADABLE_SHARD, f"{where}: {type(e).__name__}: {e}", fatal=True)
         n = adapter.expected_clips(root, lang, shard_id)
-        scan = ShardScan(corpus, lang, shard_id, problems=[problem],
-                         clips=[RawClip(f"<clip {i}>", None, None, None) for i in range(n)])
+        scan = ShardScan(
+            corpus,
+            lang,
+            shard_id,
+            problems=[problem],
+            clips=[RawClip(f"<clip {i}>", None, None, None) for i in range(n)],
+        )
         return qc_shard(scan, settings)
 
 
@@ -270,8 +330,9 @@ def _seconds(x: float | None) -> float:
     return x if x is not None and math.isfinite(x) and x > 0 else 0.0
 
 
-def shard_report(scan: ShardScan, rows: list[dict], problems, repaired: Counter,
-                 settings: QCSettings) -> dict[str, Any]:
+def shard_report(
+    scan: ShardScan, rows: list[dict], problems, repaired: Counter, settings: QCSettings
+) -> dict[str, Any]:
     by_reason = Counter(r["qc_reason"] for r in rows if r["qc_reason"] is not None)
     kept = [r for r in rows if r["qc_reason"] is None]
     failure = scan.failed
@@ -279,13 +340,19 @@ def shard_report(scan: ShardScan, rows: list[dict], problems, repaired: Counter,
     seconds_in = sum(_seconds(r["decoded_duration_s"] or r["duration_s"]) for r in rows)
     seconds_kept = sum(_seconds(r["decoded_duration_s"] or r["duration_s"]) for r in kept)
     return {
-        "corpus": scan.corpus, "language": scan.lang, "shard_id": scan.shard_id, "status": status,
+        "corpus": scan.corpus,
+        "language": scan.lang,
+        "shard_id": scan.shard_id,
+        "status": status,
         "failure": None if failure is None else {"code": failure.code, "detail": failure.detail},
         "problems": [{"code": p.code, "detail": p.detail} for p in problems],
-        "clips_in": len(rows), "clips_kept": len(kept), "clips_quarantined": sum(by_reason.values()),
+        "clips_in": len(rows),
+        "clips_kept": len(kept),
+        "clips_quarantined": sum(by_reason.values()),
         "quarantined_by_reason": dict(sorted(by_reason.items())),
         "repaired": dict(sorted(repaired.items())),
-        "hours_in": round(seconds_in / 3600, 6), "hours_kept": round(seconds_kept / 3600, 6),
+        "hours_in": round(seconds_in / 3600, 6),
+        "hours_kept": round(seconds_kept / 3600, 6),
         "settings": asdict(settings),
     }
 
@@ -293,10 +360,22 @@ def shard_report(scan: ShardScan, rows: list[dict], problems, repaired: Counter,
 # ---------------------------------------------------------------------------------------------
 # Aggregation over shards (streams report files: never holds clip rows).
 
+
 def empty_counts() -> dict[str, Any]:
-    return {"shards": 0, "shards_ok": 0, "shards_degraded": 0, "shards_failed": 0, "clips_in": 0,
-            "clips_kept": 0, "clips_quarantined": 0, "quarantined_by_reason": {}, "repaired": {},
-            "hours_in": 0.0, "hours_kept": 0.0, "failed_shards": []}
+    return {
+        "shards": 0,
+        "shards_ok": 0,
+        "shards_degraded": 0,
+        "shards_failed": 0,
+        "clips_in": 0,
+        "clips_kept": 0,
+        "clips_quarantined": 0,
+        "quarantined_by_reason": {},
+        "repaired": {},
+        "hours_in": 0.0,
+        "hours_kept": 0.0,
+        "failed_shards": [],
+    }
 
 
 def _add(acc: dict[str, Any], rep: dict[str, Any]) -> None:
@@ -320,8 +399,11 @@ def summarise(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
         _add(c["languages"].setdefault(rep["language"], empty_counts()), rep)
         _add(c["total"], rep)
         _add(total, rep)
-    for acc in [total] + [c["total"] for c in corpora.values()] + \
-            [lang for c in corpora.values() for lang in c["languages"].values()]:
+    for acc in (
+        [total]
+        + [c["total"] for c in corpora.values()]
+        + [lang for c in corpora.values() for lang in c["languages"].values()]
+    ):
         acc["hours_in"] = round(acc["hours_in"], 4)
         acc["hours_kept"] = round(acc["hours_kept"], 4)
         acc["quarantined_by_reason"] = dict(sorted(acc["quarantined_by_reason"].items()))
@@ -337,9 +419,13 @@ def threshold_violations(summary: dict[str, Any], limits: dict[str, dict[str, fl
     for name, c in summary["corpora"].items():
         t, lim = c["total"], limits[name]
         if t["shards"] and t["shards_failed"] / t["shards"] > lim["max_failed_shard_fraction"]:
-            out.append(f"corpus {name!r}: {t['shards_failed']} of {t['shards']} shards failed "
-                       f"(limit {lim['max_failed_shard_fraction']:.0%}); first: {t['failed_shards'][0]}")
+            out.append(
+                f"corpus {name!r}: {t['shards_failed']} of {t['shards']} shards failed "
+                f"(limit {lim['max_failed_shard_fraction']:.0%}); first: {t['failed_shards'][0]}"
+            )
         if t["clips_in"] and t["clips_quarantined"] / t["clips_in"] > lim["max_quarantined_clip_fraction"]:
-            out.append(f"corpus {name!r}: {t['clips_quarantined']} of {t['clips_in']} clips quarantined "
-                       f"(limit {lim['max_quarantined_clip_fraction']:.0%}); by reason {t['quarantined_by_reason']}")
+            out.append(
+                f"corpus {name!r}: {t['clips_quarantined']} of {t['clips_in']} clips quarantined "
+                f"(limit {lim['max_quarantined_clip_fraction']:.0%}); by reason {t['quarantined_by_reason']}"
+            )
     return out

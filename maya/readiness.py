@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from maya.errors import MayaError
 
 
 def checkpoint_gb(n_params: int) -> float:
-    return n_params * 12 / 1024 ** 3  # fp32 weights + two AdamW moments
+    return n_params * 12 / 1024**3  # fp32 weights + two AdamW moments
 
 
-def shared_checks(trainer: Mapping, max_steps: int, artifacts: Sequence[str], checkpoint_dir: str | Path,
-                  n_params: int, cuda_devices: int | None = None) -> tuple[list[str], dict]:
+def shared_checks(
+    trainer: Mapping,
+    max_steps: int,
+    artifacts: Sequence[str],
+    checkpoint_dir: str | Path,
+    n_params: int,
+    cuda_devices: int | None = None,
+) -> tuple[list[str], dict]:
     """GPUs visible and at least as many as ``trainer`` wants; free disk where checkpoints go (a
     1B-parameter checkpoint with AdamW state is ~13 GB, and ``save_top_k=-1`` keeps every one);
     every input artifact present and non-empty. Returns (failures, report)."""
@@ -28,17 +34,23 @@ def shared_checks(trainer: Mapping, max_steps: int, artifacts: Sequence[str], ch
     visible = torch.cuda.device_count() if cuda_devices is None else cuda_devices
     report["gpus_visible"] = visible
     if trainer["accelerator"] == "gpu" and visible < trainer["devices"]:
-        failures.append(f"GPUs: the trainer wants {trainer['devices']}, {visible} visible "
-                        "(check CUDA_VISIBLE_DEVICES, the SLURM --gres, or nvidia-smi)")
+        failures.append(
+            f"GPUs: the trainer wants {trainer['devices']}, {visible} visible "
+            "(check CUDA_VISIBLE_DEVICES, the SLURM --gres, or nvidia-smi)"
+        )
     if visible and torch.cuda.is_available():
         report["gpu_names"] = [torch.cuda.get_device_name(i) for i in range(visible)]
     ckpt = Path(checkpoint_dir)
     ckpt.mkdir(parents=True, exist_ok=True)
-    free_gb = shutil.disk_usage(ckpt).free / 1024 ** 3
+    free_gb = shutil.disk_usage(ckpt).free / 1024**3
     n_ckpt = max_steps // trainer["checkpoint_every_n_steps"] + 1
     need_gb = checkpoint_gb(n_params) * n_ckpt
-    report.update(free_disk_gb=round(free_gb, 1), checkpoints_planned=n_ckpt, checkpoint_disk_gb=round(need_gb, 1),
-                  parameters=n_params)
+    report.update(
+        free_disk_gb=round(free_gb, 1),
+        checkpoints_planned=n_ckpt,
+        checkpoint_disk_gb=round(need_gb, 1),
+        parameters=n_params,
+    )
     if free_gb < need_gb:
         failures.append(f"disk: {ckpt} has {free_gb:.0f} GB free, {n_ckpt} checkpoints need ~{need_gb:.0f} GB")
     missing = [a for a in artifacts if not Path(a).exists() or (Path(a).is_file() and Path(a).stat().st_size == 0)]

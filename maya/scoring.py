@@ -14,7 +14,7 @@ scored on their code points (NFC) and not on how words happen to be split.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def _substitutions(o, pairs: Counter) -> None:
     rw, hw = o.references[0], o.hypotheses[0]
     for a in o.alignments[0]:
         if a.type == "substitute":
-            for i, j in zip(range(a.ref_start_idx, a.ref_end_idx), range(a.hyp_start_idx, a.hyp_end_idx)):
+            for i, j in zip(range(a.ref_start_idx, a.ref_end_idx), range(a.hyp_start_idx, a.hyp_end_idx), strict=True):
                 pairs[(rw[i], hw[j])] += 1
 
 
@@ -44,14 +44,14 @@ def utterance_counts(refs: Sequence[str], hyps: Sequence[str], confusions: Count
     import jiwer
 
     out = np.zeros((len(refs), 8), dtype=np.int64)
-    for i, (r, h) in enumerate(zip(refs, hyps)):
+    for i, (r, h) in enumerate(zip(refs, hyps, strict=True)):
         for j, (rr, hh) in enumerate(((r, h), (_chars(r), _chars(h)))):
             n_ref = len(rr.split())
             if n_ref == 0:
-                out[i, 4 * j: 4 * j + 4] = (0, 0, len(hh.split()), 0)
+                out[i, 4 * j : 4 * j + 4] = (0, 0, len(hh.split()), 0)
                 continue
             o = jiwer.process_words(rr, hh if hh.strip() else "")
-            out[i, 4 * j: 4 * j + 4] = (o.substitutions, o.deletions, o.insertions, n_ref)
+            out[i, 4 * j : 4 * j + 4] = (o.substitutions, o.deletions, o.insertions, n_ref)
             if j == 0 and confusions is not None:
                 _substitutions(o, confusions)
     return out
@@ -63,9 +63,13 @@ def rates_from_counts(c: np.ndarray) -> dict:
     return {
         "wer": float(w_err / tot[3]) if tot[3] else float("nan"),
         "cer": float(c_err / tot[7]) if tot[7] else float("nan"),
-        "word_substitutions": int(tot[0]), "word_deletions": int(tot[1]), "word_insertions": int(tot[2]),
+        "word_substitutions": int(tot[0]),
+        "word_deletions": int(tot[1]),
+        "word_insertions": int(tot[2]),
         "ref_words": int(tot[3]),
-        "char_substitutions": int(tot[4]), "char_deletions": int(tot[5]), "char_insertions": int(tot[6]),
+        "char_substitutions": int(tot[4]),
+        "char_deletions": int(tot[5]),
+        "char_insertions": int(tot[6]),
         "ref_chars": int(tot[7]),
     }
 
@@ -91,8 +95,10 @@ def bootstrap_ci(counts: np.ndarray, samples: int = 1000, seed: int = 0, level: 
         wer = (sums[:, 0] + sums[:, 1] + sums[:, 2]) / sums[:, 3]
         cer = (sums[:, 4] + sums[:, 5] + sums[:, 6]) / sums[:, 7]
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {"wer_ci": [float(np.nanpercentile(wer, lo)), float(np.nanpercentile(wer, hi))],
-            "cer_ci": [float(np.nanpercentile(cer, lo)), float(np.nanpercentile(cer, hi))]}
+    return {
+        "wer_ci": [float(np.nanpercentile(wer, lo)), float(np.nanpercentile(wer, hi))],
+        "cer_ci": [float(np.nanpercentile(cer, lo)), float(np.nanpercentile(cer, hi))],
+    }
 
 
 def top_confusions(refs: Sequence[str], hyps: Sequence[str], k: int = 10) -> list[dict]:

@@ -13,8 +13,8 @@ is read through a ``columns`` mapping in config (canonical name -> name on disk)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pyarrow as pa
 

@@ -64,7 +64,7 @@ class ShardWriter:
         self.dir = shard_dir(self.root, self.lang, self.shard_id)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._tar_path = self.dir / AUDIO_TAR
-        self._tar = tarfile.open(self._tar_path, "w", format=tarfile.GNU_FORMAT)
+        self._tar = tarfile.open(self._tar_path, "w", format=tarfile.GNU_FORMAT)  # noqa: SIM115 (closed in __exit__)
         self._index: dict[str, list] = {n: [] for n in AUDIO_INDEX_SCHEMA.names}
         self._meta: dict[str, list] = {n: [] for n in METADATA_SCHEMA.names}
         self._member_sha: dict[str, str] = {}
@@ -115,7 +115,7 @@ class ShardWriter:
         (self.dir / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
         return self.dir
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

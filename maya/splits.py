@@ -20,17 +20,17 @@ import hashlib
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from maya.errors import MayaError
 from maya.config import section_defaults
+from maya.errors import MayaError
 from maya.jsonl import write_lines
 from maya.manifests import MANIFEST_SCHEMA, nemo_lines
 from maya.parquet_batches import iter_batches
@@ -57,8 +57,10 @@ class SplitSettings:
     salt: str = _DEFAULTS["salt"]  # changing it reshuffles everything, deliberately
 
     def __post_init__(self):
-        if not (0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1):
-            raise ValueError(f"split fractions val={self.val_fraction} test={self.test_fraction} must be >= 0 and sum < 1")
+        if not (self.val_fraction >= 0 and self.test_fraction >= 0 and self.val_fraction + self.test_fraction < 1):
+            raise ValueError(
+                f"split fractions val={self.val_fraction} test={self.test_fraction} must be >= 0 and sum < 1"
+            )
 
 
 def unit_hash(*parts: str) -> float:
@@ -91,12 +93,15 @@ def _speakers(paths: list[Path]) -> tuple[set, bool]:
     return speakers, complete
 
 
-def assign_splits(batch: pa.RecordBatch, lang: str, by_speaker: bool,
-                  settings: SplitSettings) -> tuple[pa.Array, np.ndarray, dict[str, int]]:
+def assign_splits(
+    batch: pa.RecordBatch, lang: str, by_speaker: bool, settings: SplitSettings
+) -> tuple[pa.Array, np.ndarray, dict[str, int]]:
     """(normalised texts, split index per clip with -1 for excluded, exclusion counts) of a batch."""
     norm = normalize_array(batch.column("transcript"), lang)
     if by_speaker:
-        split = pools(unit_hashes(pc.fill_null(batch.column("speaker_id"), ""), settings.salt, lang, "speaker"), settings)
+        split = pools(
+            unit_hashes(pc.fill_null(batch.column("speaker_id"), ""), settings.salt, lang, "speaker"), settings
+        )
     else:
         keys = pc.binary_join_element_wise(batch.column("corpus"), batch.column("segment_id"), "/")
         split = pools(unit_hashes(keys, settings.salt, lang, "clip"), settings)
@@ -114,8 +119,9 @@ def assign_splits(batch: pa.RecordBatch, lang: str, by_speaker: bool,
     return norm, split, {k: v for k, v in excluded.items() if v}
 
 
-def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: SplitSettings,
-                batch_rows: int = 65536) -> dict:
+def make_splits(
+    manifests: Iterable[str | Path], out_dir: str | Path, settings: SplitSettings, batch_rows: int = 65536
+) -> dict:
     """Stream per-corpus-language manifests (``.../{corpus}/{lang}.parquet``) into
     {train,val,test}.parquet + NeMo .jsonl and report.json. Memory stays at one record batch."""
     out_dir = Path(out_dir)
@@ -131,18 +137,25 @@ def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: 
     if not by_lang:
         raise MayaError("no clips in any manifest: nothing to split (see results/qc/summary.json)")
     writers = {s: pq.ParquetWriter(out_dir / f"{s}.parquet", SPLIT_SCHEMA) for s in SPLITS}
-    jsonl = {s: open(out_dir / f"{s}.jsonl", "wb") for s in SPLITS}
+    jsonl = {s: open(out_dir / f"{s}.jsonl", "wb") for s in SPLITS}  # noqa: SIM115 (closed in finally)
     try:
         for lang in sorted(by_lang):
             speakers, complete = _speakers(by_lang[lang])
             by_speaker = settings.speaker_disjoint and complete and len(speakers) >= settings.min_speakers
-            stats = {"clips_in": 0, "speakers": len(speakers), "speaker_disjoint": by_speaker,
-                     "excluded": Counter(), "warnings": [],
-                     **{s: {"clips": 0, "hours": 0.0, "speakers": set()} for s in SPLITS}}
+            stats = {
+                "clips_in": 0,
+                "speakers": len(speakers),
+                "speaker_disjoint": by_speaker,
+                "excluded": Counter(),
+                "warnings": [],
+                **{s: {"clips": 0, "hours": 0.0, "speakers": set()} for s in SPLITS},
+            }
             if settings.speaker_disjoint and not by_speaker:
-                msg = (f"{lang}: {len(speakers)} known speakers (min_speakers={settings.min_speakers}"
-                       f"{'' if complete else ', and some clips have none'}): split by clip, so val/test "
-                       "share speakers with train")
+                msg = (
+                    f"{lang}: {len(speakers)} known speakers (min_speakers={settings.min_speakers}"
+                    f"{'' if complete else ', and some clips have none'}): split by clip, so val/test "
+                    "share speakers with train"
+                )
                 stats["warnings"].append(msg)
                 log.warning(msg)
             for path in by_lang[lang]:
@@ -161,7 +174,9 @@ def make_splits(manifests: Iterable[str | Path], out_dir: str | Path, settings: 
                         st = stats[s]
                         st["clips"] += part.num_rows
                         st["hours"] += (pc.sum(part.column("duration_s")).as_py() or 0.0) / 3600
-                        st["speakers"].update(x for x in pc.unique(part.column("speaker_id")).to_pylist() if x is not None)
+                        st["speakers"].update(
+                            x for x in pc.unique(part.column("speaker_id")).to_pylist() if x is not None
+                        )
             for s in SPLITS:
                 stats[s]["speakers"] = len(stats[s]["speakers"])
                 stats[s]["hours"] = round(stats[s]["hours"], 4)

@@ -15,8 +15,8 @@ train clip already passed QC (quarantined clips never reach the split).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -35,10 +35,21 @@ def rate_scores(train_parquet: str | Path) -> tuple[np.ndarray, np.ndarray, list
         lang = pc.dictionary_encode(b.column("language"))
         local = [langs.setdefault(v, len(langs)) for v in lang.dictionary.to_pylist()]
         codes.append(np.asarray(local, dtype=np.int16)[lang.indices.to_numpy(zero_copy_only=False)])
-        chars = pc.utf8_length(pc.replace_substring(pc.fill_null(b.column("text_norm"), ""), " ", "")).to_numpy(
-            zero_copy_only=False).astype(np.float32)
-        dur = pc.fill_null(pc.coalesce(b.column("decoded_duration_s").cast(pa.float64()), b.column("duration_s").cast(pa.float64())), 0.0).to_numpy(
-            zero_copy_only=False).astype(np.float32)
+        chars = (
+            pc.utf8_length(pc.replace_substring(pc.fill_null(b.column("text_norm"), ""), " ", ""))
+            .to_numpy(zero_copy_only=False)
+            .astype(np.float32)
+        )
+        dur = (
+            pc.fill_null(
+                pc.coalesce(
+                    b.column("decoded_duration_s").cast(pa.float64()), b.column("duration_s").cast(pa.float64())
+                ),
+                0.0,
+            )
+            .to_numpy(zero_copy_only=False)
+            .astype(np.float32)
+        )
         rates.append(np.log(np.maximum(chars, 1) / np.maximum(dur, 0.05)))
     code = np.concatenate(codes) if codes else np.zeros(0, np.int16)
     rate = np.concatenate(rates) if rates else np.zeros(0, np.float32)
@@ -67,7 +78,9 @@ def pool_rows(code: np.ndarray, dev: np.ndarray, quota: np.ndarray, pool_factor:
     return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
 
-def write_rows(src: str | Path, rows: np.ndarray, out: str | Path, extra: Mapping[str, np.ndarray] | None = None) -> int:
+def write_rows(
+    src: str | Path, rows: np.ndarray, out: str | Path, extra: Mapping[str, np.ndarray] | None = None
+) -> int:
     """The given rows of ``src`` (sorted row numbers) to ``out``, streaming, with extra columns."""
     writer, start, taken = None, 0, 0
     pf = open_parquet(src)
@@ -80,7 +93,7 @@ def write_rows(src: str | Path, rows: np.ndarray, out: str | Path, extra: Mappin
                 continue
             t = pa.Table.from_batches([b]).take(pa.array(local))
             for name, values in (extra or {}).items():
-                t = t.append_column(name, pa.array(values[taken: taken + len(local)]))
+                t = t.append_column(name, pa.array(values[taken : taken + len(local)]))
             taken += len(local)
             writer = writer or pq.ParquetWriter(str(out), t.schema)
             writer.write_table(t)
@@ -92,7 +105,9 @@ def write_rows(src: str | Path, rows: np.ndarray, out: str | Path, extra: Mappin
     return taken
 
 
-def choose(pool_parquet: str | Path, hyps: list[dict], quota_by_lang: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def choose(
+    pool_parquet: str | Path, hyps: list[dict], quota_by_lang: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the pool to keep and their CERs: per language the quota with the lowest Stage-1
     CER, ties broken by the rate deviation."""
     from maya.scoring import normalise_for_scoring, utterance_counts

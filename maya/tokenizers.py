@@ -13,9 +13,9 @@ import json
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -59,14 +59,20 @@ def text_hashes(texts: pa.Array) -> np.ndarray:
 class SamplePlan:
     """Which train rows go into the tokenizer sample, and how many times each."""
 
-    rows: np.ndarray      # global row indices into the split, ascending
-    copies: np.ndarray    # times each row is written
+    rows: np.ndarray  # global row indices into the split, ascending
+    copies: np.ndarray  # times each row is written
     stats: dict[str, dict]
 
 
-def plan_balanced_sample(train_parquet: str | Path, shares: Mapping[str, float], total: int | None,
-                         seed: int, min_script_fraction: float = 0.9, max_chars: int = 400,
-                         batch_rows: int = 262144) -> SamplePlan:
+def plan_balanced_sample(
+    train_parquet: str | Path,
+    shares: Mapping[str, float],
+    total: int | None,
+    seed: int,
+    min_script_fraction: float = 0.9,
+    max_chars: int = 400,
+    batch_rows: int = 262144,
+) -> SamplePlan:
     """``total`` sentences split across languages by ``shares`` (``None``: as many as there are
     distinct texts), from the distinct normalised train transcripts that are mostly in the
     language's script and not absurdly long. A language with fewer distinct texts than its share
@@ -81,8 +87,9 @@ def plan_balanced_sample(train_parquet: str | Path, shares: Mapping[str, float],
         langs = batch.column("language").dictionary_encode()
         texts = pc.fill_null(batch.column("text_norm"), "")
         codes = langs.indices.to_numpy(zero_copy_only=False)
-        ok = (pc.utf8_length(texts).to_numpy(zero_copy_only=False) <= max_chars) \
-            & pc.not_equal(texts, "").to_numpy(zero_copy_only=False)
+        ok = (pc.utf8_length(texts).to_numpy(zero_copy_only=False) <= max_chars) & pc.not_equal(texts, "").to_numpy(
+            zero_copy_only=False
+        )
         for code, lang in enumerate(langs.dictionary.to_pylist()):
             if lang not in SCRIPT_RANGES:
                 continue
@@ -141,16 +148,25 @@ def write_sample(train_parquet: str | Path, plan: SamplePlan, out: str | Path, b
             local = np.repeat(plan.rows[lo:hi] - start, plan.copies[lo:hi])
             if len(local):
                 texts = batch.column("text_norm").take(pa.array(local)).cast(pa.large_string())
-                write_lines(pc.binary_join_element_wise(texts, pa.scalar("\n", pa.large_string()),
-                                                        pa.scalar("", pa.large_string())), f)
+                write_lines(
+                    pc.binary_join_element_wise(
+                        texts, pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string())
+                    ),
+                    f,
+                )
                 n += len(local)
             start += batch.num_rows
     return n
 
 
-def train_bpe(sentences: Iterable[str] | Path, out_dir: str | Path, vocab_size: int,
-              character_coverage: float = 0.9999, split_by_unicode_script: bool = True,
-              seed: int = 1234) -> Path:
+def train_bpe(
+    sentences: Iterable[str] | Path,
+    out_dir: str | Path,
+    vocab_size: int,
+    character_coverage: float = 0.9999,
+    split_by_unicode_script: bool = True,
+    seed: int = 1234,
+) -> Path:
     """SentencePiece BPE via NeMo's own trainer (tokenizer.model, tokenizer.vocab, vocab.txt), on
     ``sentences`` or on a text file of one sentence per line (a ``Path``)."""
     import sentencepiece as spm
@@ -169,9 +185,17 @@ def train_bpe(sentences: Iterable[str] | Path, out_dir: str | Path, vocab_size: 
                 f.write(s + "\n")
     spm.set_random_generator_seed(seed)  # NeMo trains with shuffle_input_sentence=true
     try:
-        create_spt_model(str(sample), vocab_size, sample_size=-1, do_lower_case=False, tokenizer_type="bpe",
-                         output_dir=str(out_dir), character_coverage=character_coverage,
-                         split_by_unicode_script=split_by_unicode_script, byte_fallback=True)
+        create_spt_model(
+            str(sample),
+            vocab_size,
+            sample_size=-1,
+            do_lower_case=False,
+            tokenizer_type="bpe",
+            output_dir=str(out_dir),
+            character_coverage=character_coverage,
+            split_by_unicode_script=split_by_unicode_script,
+            byte_fallback=True,
+        )
     except RuntimeError as e:
         raise MayaError(f"SentencePiece training on {sample} failed: {e}") from e
     return out_dir
@@ -194,8 +218,10 @@ def load_gemma_tokenizer(source: str):
             raise MayaError(f"GGUF file {path} does not exist")
         return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     if not path.is_dir():
-        raise MayaError(f"Gemma tokenizer source {source!r} is neither a local directory, a .gguf file nor "
-                        "gguf-package:MODULE (nothing is downloaded from model hubs here)")
+        raise MayaError(
+            f"Gemma tokenizer source {source!r} is neither a local directory, a .gguf file nor "
+            "gguf-package:MODULE (nothing is downloaded from model hubs here)"
+        )
     return AutoTokenizer.from_pretrained(str(path))
 
 
@@ -219,8 +245,12 @@ def fertility(encode: Callable[[str], Sequence], texts: Mapping[str, Sequence[st
     for lang, sents in sorted(texts.items()):
         words = sum(len(s.split()) for s in sents)
         tokens = sum(len(encode(s)) for s in sents)
-        out[lang] = {"sentences": len(sents), "words": words, "tokens": tokens,
-                     "tokens_per_word": round(tokens / words, 3) if words else None}
+        out[lang] = {
+            "sentences": len(sents),
+            "words": words,
+            "tokens": tokens,
+            "tokens_per_word": round(tokens / words, 3) if words else None,
+        }
     return out
 
 
@@ -235,13 +265,23 @@ def fertility_report(bpe_dir: str | Path, gemma_dir: str | Path, texts: Mapping[
     theirs = fertility(lambda s: gemma.encode(s, add_special_tokens=False), texts)
     rows = []
     for lang in sorted(texts):
-        rows.append({"language": lang, "words": ours[lang]["words"],
-                     "bpe_tokens_per_word": ours[lang]["tokens_per_word"],
-                     "gemma_tokens_per_word": theirs[lang]["tokens_per_word"],
-                     "gemma_published_tokens_per_word": PUBLISHED_GEMMA_FERTILITY.get(lang)})
-    return {"bpe": str(bpe_dir), "bpe_vocab": bpe.vocab_size, "gemma": str(gemma_dir), "gemma_vocab": len(gemma),
-            "note": "published figures: build guide 1.2 (Gemma 3 on other text); ours measured on this corpus",
-            "rows": rows}
+        rows.append(
+            {
+                "language": lang,
+                "words": ours[lang]["words"],
+                "bpe_tokens_per_word": ours[lang]["tokens_per_word"],
+                "gemma_tokens_per_word": theirs[lang]["tokens_per_word"],
+                "gemma_published_tokens_per_word": PUBLISHED_GEMMA_FERTILITY.get(lang),
+            }
+        )
+    return {
+        "bpe": str(bpe_dir),
+        "bpe_vocab": bpe.vocab_size,
+        "gemma": str(gemma_dir),
+        "gemma_vocab": len(gemma),
+        "note": "published figures: build guide 1.2 (Gemma 3 on other text); ours measured on this corpus",
+        "rows": rows,
+    }
 
 
 def unk_count(tokenizer_dir: str | Path, texts: Iterable[str]) -> int:
@@ -260,7 +300,7 @@ def unk_count_file(tokenizer_dir: str | Path, path: str | Path, chunk: int = 100
     sp = spm.SentencePieceProcessor(model_file=str(Path(tokenizer_dir) / "tokenizer.model"))
     unk, total = sp.unk_id(), 0
     with open(path, encoding="utf-8") as f:
-        while lines := [line.rstrip("\n") for _, line in zip(range(chunk), f)]:
+        while lines := [line.rstrip("\n") for _, line in zip(range(chunk), f, strict=False)]:
             total += int(sum(ids.count(unk) for ids in sp.encode(lines)))
     return total
 

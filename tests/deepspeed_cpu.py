@@ -13,7 +13,6 @@ class CPUDeepSpeedStrategy(DeepSpeedStrategy):
     def setup_distributed(self) -> None:
         import deepspeed
         import deepspeed.ops
-
         from lightning.fabric.utilities.seed import reset_seed
 
         reset_seed()

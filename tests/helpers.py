@@ -14,15 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 _IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "results", "reports", "logs", ".snakemake", "__pycache__", ".pytest_cache",
+    ".venv",
+    ".git",
+    "results",
+    "reports",
+    "logs",
+    ".snakemake",
+    "__pycache__",
+    ".pytest_cache",
     "*.egg-info",
 )
 
 TINY_CONFIG = {
     "languages": ["en", "hi", "ta"],
     "demo_corpus": {"clips_per_shard": 10, "shards_per_language": 1, "speakers_per_language": 2},
-    "stage1": {"trainer": {"max_steps": 4, "val_check_interval": 2, "checkpoint_every_n_steps": 2,
-                           "log_every_n_steps": 1}},
+    "stage1": {
+        "trainer": {"max_steps": 4, "val_check_interval": 2, "checkpoint_every_n_steps": 2, "log_every_n_steps": 1}
+    },
     # The demo also decodes without the language hint (*_nohint); two decoders keep the tests short.
     # Stage 1 only: Stages 2 and 3 have their own module (test_stage2_workflow.py).
     "eval": {"decoders": ["tdt_greedy", "ctc_greedy"], "stages": ["stage1"]},
@@ -58,8 +66,9 @@ def kill_snakemake_at(workdir: Path, path: Path, *args: str, timeout: int = 600)
     import signal
     import time
 
-    proc = subprocess.Popen([SNAKEMAKE, *args], cwd=workdir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [SNAKEMAKE, *args], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + timeout
     try:
         while time.time() < deadline and not path.exists():

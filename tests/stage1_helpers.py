@@ -17,8 +17,17 @@ def demo_config(**model) -> dict:
     cfg = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
     cfg = copy.deepcopy(cfg)
     cfg["languages"] = LANGS
-    cfg["stage1"]["model"].update({"n_layers": 2, "d_model": 32, "n_heads": 2, "pred_hidden": 32,
-                                   "joint_hidden": 32, "subsampling_conv_channels": 16, **model})
+    cfg["stage1"]["model"].update(
+        {
+            "n_layers": 2,
+            "d_model": 32,
+            "n_heads": 2,
+            "pred_hidden": 32,
+            "joint_hidden": 32,
+            "subsampling_conv_channels": 16,
+            **model,
+        }
+    )
     return cfg
 
 
@@ -29,8 +38,8 @@ def tokenizer_dir(root: Path) -> Path:
     if not (out / "tokenizer.model").exists():
         text = []
         for lang in LANGS:
-            text += [l for l in (REPO / "maya" / "data" / "demo_text" / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
-                     if l.strip() and not l.startswith("#")]
+            lines = (REPO / "maya" / "data" / "demo_text" / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+            text += [line for line in lines if line.strip() and not line.startswith("#")]
         train_bpe(text, out, 512)
     return out
 

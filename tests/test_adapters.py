@@ -61,8 +61,14 @@ def test_nemo_manifest_adapter(tmp_path):
     lines = []
     for i, lang in enumerate(["hi", "hi", "ta"]):
         sf.write(audio_dir / f"c{i}.wav", np.zeros(8000 + 1600 * i, dtype=np.float32) + 0.01, 16000)
-        lines.append({"audio_filepath": f"audio/c{i}.wav", "duration": 0.5 + 0.1 * i,
-                      "text": "नमस्ते" if lang == "hi" else "வணக்கம்", "lang": lang})
+        lines.append(
+            {
+                "audio_filepath": f"audio/c{i}.wav",
+                "duration": 0.5 + 0.1 * i,
+                "text": "नमस्ते" if lang == "hi" else "வணக்கம்",
+                "lang": lang,
+            }
+        )
     lines.append({"audio_filepath": "audio/missing.wav", "duration": 1.0, "text": "नमस्ते", "lang": "hi"})
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")

@@ -5,22 +5,34 @@ import pytest
 from maya.balance import BalanceSettings, balance
 
 # Build guide 2.3, estimated hours of the final-export corpus per language.
-GUIDE_HOURS = {"en": 28000, "hi": 16000, "te": 13000, "ml": 12000, "pa": 11000, "ta": 10000, "kn": 7000,
-               "gu": 6000, "bn": 5000, "mr": 5000, "or": 3000, "as": 1000}
+GUIDE_HOURS = {
+    "en": 28000,
+    "hi": 16000,
+    "te": 13000,
+    "ml": 12000,
+    "pa": 11000,
+    "ta": 10000,
+    "kn": 7000,
+    "gu": 6000,
+    "bn": 5000,
+    "mr": 5000,
+    "or": 3000,
+    "as": 1000,
+}
 
 
 def test_temperature_flattens_the_28x_spread():
-    out = balance({("fe", l): h for l, h in GUIDE_HOURS.items()}, BalanceSettings(temperature=0.3))
+    out = balance({("fe", lang): h for lang, h in GUIDE_HOURS.items()}, BalanceSettings(temperature=0.3))
     langs = out["languages"]
     assert sum(e["weight"] for e in out["entries"]) == pytest.approx(1.0)
     before = langs["en"]["share_before"] / langs["as"]["share_before"]
     after = langs["en"]["share_after"] / langs["as"]["share_after"]
     assert before == pytest.approx(28.0)
-    assert after == pytest.approx(28.0 ** 0.3)  # ~2.72: Assamese is seen ~10x more often than natural
+    assert after == pytest.approx(28.0**0.3)  # ~2.72: Assamese is seen ~10x more often than natural
     # T=1 is natural sampling, T=0 uniform.
-    natural = balance({("fe", l): h for l, h in GUIDE_HOURS.items()}, BalanceSettings(temperature=1.0))
+    natural = balance({("fe", lang): h for lang, h in GUIDE_HOURS.items()}, BalanceSettings(temperature=1.0))
     assert natural["languages"]["hi"]["share_after"] == pytest.approx(16000 / 117000)
-    uniform = balance({("fe", l): h for l, h in GUIDE_HOURS.items()}, BalanceSettings(temperature=0.0))
+    uniform = balance({("fe", lang): h for lang, h in GUIDE_HOURS.items()}, BalanceSettings(temperature=0.0))
     assert {round(v["share_after"], 6) for v in uniform["languages"].values()} == {round(1 / 12, 6)}
 
 

@@ -20,7 +20,7 @@ def test_2d_bins_cover_every_clip():
     bins = estimate_bins_2d(d, t, num_buckets=5, num_subbuckets=3)
     assert len(bins) == 15
     assert bins == sorted(bins, key=lambda b: b[0]) and bins[-1][0] == round(d.max(), 3)
-    for dur, tok in zip(d, t):  # every clip fits some bin
+    for dur, tok in zip(d, t, strict=True):  # every clip fits some bin
         assert any(dur <= bd + 1e-3 and tok <= bt for bd, bt in bins)
     assert estimate_bins_2d(np.array([]), np.array([]), 3, 2) == []
 
@@ -33,13 +33,16 @@ def test_bucket_batch_size_is_the_largest_batch_the_memory_model_fits():
     from maya.stage1.memory import predicted_peak_gb
     from tests.helpers import REPO
 
-    cfg = validate_config(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()),
-                                      yaml.safe_load((REPO / "config/prod.yaml").read_text())))
+    cfg = validate_config(
+        deep_update(
+            yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load((REPO / "config/prod.yaml").read_text())
+        )
+    )
     model, vocab, n_params, budget = cfg["stage1"]["model"], 32000, 600_000_000, 75.0
     bins = [[2.0, 10], [2.0, 40], [8.0, 40], [20.0, 120]]
     sizes = bucket_batch_sizes(bins, model, n_params, vocab, budget)
     assert sizes[0] >= sizes[1] >= sizes[2] >= sizes[3] >= 1 and sizes[0] > sizes[3]
-    for (dur, tok), b in zip(bins, sizes):
+    for (dur, tok), b in zip(bins, sizes, strict=True):
         frames = int(dur / FRAME_SHIFT_S / model["subsampling_factor"]) + 1
         assert predicted_peak_gb(model, n_params, vocab, b, frames, tok) <= budget
         assert predicted_peak_gb(model, n_params, vocab, b + 1, frames, tok) > budget

@@ -29,13 +29,17 @@ def _split(path, n=1000):
 
 def test_every_column_round_trips_across_row_batches(tmp_path):
     rows = _split(tmp_path / "train.parquet")
+
     def encode(texts):
         return flatten([[len(t)] * len(t) for t in texts.to_pylist()])
 
     meta = write_clip_table(tmp_path / "train.parquet", tmp_path / "train.arrow", encode, 1024, batch_rows=128)
     t = ClipTable(tmp_path / "train.arrow")
-    assert len(t) == meta["rows"] == 1000 and len(t.paths) == 7 and sorted(t.groups) == \
-        ["extra/hi", "extra/ta", "maya/hi", "maya/ta"]
+    assert (
+        len(t) == meta["rows"] == 1000
+        and len(t.paths) == 7
+        and sorted(t.groups) == ["extra/hi", "extra/ta", "maya/hi", "maya/ta"]
+    )
     for i in range(1000):
         ref = t.ref(i)
         assert ref.path == rows["audio_path"][i] and ref.name == (rows["member"][i] or "")

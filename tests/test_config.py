@@ -43,14 +43,23 @@ def test_prod_overlay_carries_the_seed_numbers():
     assert (s2["stage2b"]["max_steps"], s2["stage2b"]["llm_lr"], s2["stage2b"]["projection_lr"]) == (150000, 1e-5, 1e-4)
     assert s2["trainer"]["strategy"] == "deepspeed" and s2["trainer"]["accumulate_grad_batches"] == 4
     zero = s2["deepspeed"]["zero_optimization"]
-    assert zero["stage"] == 2 and zero["allgather_bucket_size"] == zero["reduce_bucket_size"] == 2e8 and zero["overlap_comm"]
+    assert (
+        zero["stage"] == 2
+        and zero["allgather_bucket_size"] == zero["reduce_bucket_size"] == 2e8
+        and zero["overlap_comm"]
+    )
     assert s2["deepspeed"]["train_micro_batch_size_per_gpu"] == s2["sampler"]["max_batch_size"] == 8
     assert s2["deepspeed"]["gradient_clipping"] == 1.0 and "gradient_accumulation_steps" not in s2["deepspeed"]
     assert (cfg["stage3"]["top_fraction"], cfg["stage3"]["max_steps"], cfg["stage3"]["lr_scale"]) == (0.1, 20000, 0.1)
     assert cfg["corpora"] == [
-        {"name": "final_export", "format": "final_export",
-         "root": "/root/sft_data/final-export/production/shards", "synthesise": False, "use": "train",
-         "columns": {}}
+        {
+            "name": "final_export",
+            "format": "final_export",
+            "root": "/root/sft_data/final-export/production/shards",
+            "synthesise": False,
+            "use": "train",
+            "columns": {},
+        }
     ]
     assert cfg["qc"]["max_failed_shard_fraction"] == 0.05 and cfg["qc"]["decode"] is True
     assert len(cfg["languages"]) == 12

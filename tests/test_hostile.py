@@ -12,8 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from maya.corpus.broken import (CLIPS, EXPECTED, KINDS, ODD_NAME, OPTION_LIKE_NAMES, UNCARRIABLE_NAMES,
-                                make_broken_corpus, make_broken_shard, make_named_shard)
+from maya.corpus.broken import (
+    CLIPS,
+    EXPECTED,
+    KINDS,
+    ODD_NAME,
+    OPTION_LIKE_NAMES,
+    UNCARRIABLE_NAMES,
+    make_broken_corpus,
+    make_broken_shard,
+    make_named_shard,
+)
 from maya.corpus.listing import scan_shard_dirs
 from maya.dedup import ShardIndex, apply_to_summary_reports, find_duplicates
 from maya.manifests import materialise_flac
@@ -31,11 +40,13 @@ def broken(tmp_path_factory):
     return root
 
 
-def qc_all(root, shards, settings=QCSettings()):
+def qc_all(root, shards, settings=None):
+    settings = settings or QCSettings()
     return {s: index_shard("final_export", "broken", str(root), "hi", s, {}, settings) for s in shards}
 
 
 # ---- names -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["../x.flac", "a/../../b", "/etc/passwd", "x\\..\\y", "", "a\nb"])
 def test_unsafe_names_are_refused(name, tmp_path):
@@ -61,7 +72,7 @@ def test_names_snakemake_can_carry(name):
 
 
 def test_discovery_skips_uncarriable_names_with_the_reason(tmp_path):
-    for i, name in enumerate(["ok", "--help", *UNCARRIABLE_NAMES, BAD_UTF8, "x" * 240]):
+    for name in ["ok", "--help", *UNCARRIABLE_NAMES, BAD_UTF8, "x" * 240]:
         (tmp_path / "lang=hi" / name).mkdir(parents=True)
     (tmp_path / "lang=hi" / "gone").symlink_to(tmp_path / "nowhere")
     (tmp_path / "lang=hi" / "README.txt").write_text("not a shard")
@@ -76,9 +87,12 @@ def test_discovery_skips_uncarriable_names_with_the_reason(tmp_path):
 
 # ---- per-shard verdicts ----------------------------------------------------------------------
 
+
 def test_new_fault_kinds_have_named_details(broken):
-    results = qc_all(broken, ["lengths", "text_rate", "bad_samples", "unsafe_names", "string_durations",
-                              "manifest_types", "transcript_int"])
+    results = qc_all(
+        broken,
+        ["lengths", "text_rate", "bad_samples", "unsafe_names", "string_durations", "manifest_types", "transcript_int"],
+    )
     q = {k: r.quarantine.to_pylist() for k, r in results.items()}
     details = {k: " | ".join(row["qc_detail"] for row in rows) for k, rows in q.items()}
     assert "data.max_duration_s" in details["lengths"] and "data.min_duration_s" in details["lengths"]
@@ -138,19 +152,28 @@ def test_index_shard_entry_point_takes_option_like_names(tmp_path):
     script = str(REPO / "workflow_scripts/index_shard.py")
     outputs = [f"--index={out}/i.parquet", f"--report={out}/r.json", f"--quarantine={out}/q.parquet"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, script, f"--job={json.dumps(job)}", *outputs], capture_output=True,
-                          text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, script, f"--job={json.dumps(job)}", *outputs], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "r.json").read_text())["clips_kept"] == CLIPS
     # A malformed job is one line naming what is wrong, not a traceback.
-    for bad, says in [("[1]", "not a JSON object"), (json.dumps({**job, "lang": 3}), "lang"),
-                      (json.dumps({**job, "settings": {"decod": False}}), "decod")]:
-        proc = subprocess.run([sys.executable, script, f"--job={bad}", *outputs], capture_output=True, text=True, env=env)
-        assert proc.returncode == 1 and proc.stderr.strip().startswith("error: --job") and says in proc.stderr, proc.stderr
+    for bad, says in [
+        ("[1]", "not a JSON object"),
+        (json.dumps({**job, "lang": 3}), "lang"),
+        (json.dumps({**job, "settings": {"decod": False}}), "decod"),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, script, f"--job={bad}", *outputs], capture_output=True, text=True, env=env
+        )
+        assert proc.returncode == 1 and proc.stderr.strip().startswith("error: --job") and says in proc.stderr, (
+            proc.stderr
+        )
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
 # ---- across shards ------------------------------------------------------------------------------
+
 
 def test_duplicates_across_shards_keep_the_first_copy(broken):
     results = qc_all(broken, KINDS)
@@ -176,15 +199,31 @@ def test_same_audio_under_another_id_is_a_duplicate(broken, tmp_path):
     b = results[ODD_NAME].index
     # Same bytes as the first kept clip of `durations`, under a fresh id in another shard.
     row = a.filter(pa.compute.is_null(a.column("qc_reason"))).slice(0, 1).to_pylist()[0]
-    b = pa.concat_tables([b, pa.Table.from_pylist([dict(row, shard_id=ODD_NAME, segment_id="fresh_id")], schema=b.schema)])
+    b = pa.concat_tables(
+        [b, pa.Table.from_pylist([dict(row, shard_id=ODD_NAME, segment_id="fresh_id")], schema=b.schema)]
+    )
     pq.write_table(a, tmp_path / "a.parquet")
     pq.write_table(b, tmp_path / "b.parquet")
-    dups = find_duplicates([ShardIndex("broken", "hi", "durations", str(tmp_path / "a.parquet")),
-                            ShardIndex("broken", "hi", ODD_NAME, str(tmp_path / "b.parquet"))])
-    assert dups.to_pylist() == [{
-        "corpus": "broken", "language": "hi", "shard_id": ODD_NAME, "segment_id": "fresh_id", "key": "audio_sha256",
-        "seconds": pytest.approx(row["decoded_duration_s"]), "kept_corpus": "broken", "kept_language": "hi",
-        "kept_shard_id": "durations", "kept_segment_id": row["segment_id"]}]
+    dups = find_duplicates(
+        [
+            ShardIndex("broken", "hi", "durations", str(tmp_path / "a.parquet")),
+            ShardIndex("broken", "hi", ODD_NAME, str(tmp_path / "b.parquet")),
+        ]
+    )
+    assert dups.to_pylist() == [
+        {
+            "corpus": "broken",
+            "language": "hi",
+            "shard_id": ODD_NAME,
+            "segment_id": "fresh_id",
+            "key": "audio_sha256",
+            "seconds": pytest.approx(row["decoded_duration_s"]),
+            "kept_corpus": "broken",
+            "kept_language": "hi",
+            "kept_shard_id": "durations",
+            "kept_segment_id": row["segment_id"],
+        }
+    ]
 
 
 def test_materialise_flac_keeps_shards_apart_and_refuses_escapes(broken, tmp_path):
@@ -200,6 +239,7 @@ def test_materialise_flac_keeps_shards_apart_and_refuses_escapes(broken, tmp_pat
 
 # ---- the workflow on an on-disk hostile corpus, through Stage 1 ---------------------------------
 
+
 @pytest.mark.workflow
 def test_workflow_survives_a_hostile_corpus(tmp_path):
     """Every broken kind plus option-like and uncarriable directory names, as a corpus on disk, next
@@ -212,18 +252,32 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
         make_named_shard(hostile, name, i)
     for i, name in enumerate([*UNCARRIABLE_NAMES, BAD_UTF8]):
         make_named_shard(hostile, name, 10 + i)
-    write_config(repo / "hostile.yaml", {
-        "languages": ["hi"],
-        "corpora": [
-            {"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"},
-            {"name": "hostile", "format": "final_export", "root": str(hostile),
-             "max_failed_shard_fraction": 0.5, "max_quarantined_clip_fraction": 0.6},
-        ],
-        "demo_corpus": {"clips_per_shard": 24, "shards_per_language": 1, "speakers_per_language": 2},
-        "stage1": {"trainer": {"max_steps": 2, "val_check_interval": 2, "checkpoint_every_n_steps": 2,
-                               "log_every_n_steps": 1}},
-    })
-    before_repo = {p for p in os.listdir(repo)}
+    write_config(
+        repo / "hostile.yaml",
+        {
+            "languages": ["hi"],
+            "corpora": [
+                {"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"},
+                {
+                    "name": "hostile",
+                    "format": "final_export",
+                    "root": str(hostile),
+                    "max_failed_shard_fraction": 0.5,
+                    "max_quarantined_clip_fraction": 0.6,
+                },
+            ],
+            "demo_corpus": {"clips_per_shard": 24, "shards_per_language": 1, "speakers_per_language": 2},
+            "stage1": {
+                "trainer": {
+                    "max_steps": 2,
+                    "val_check_interval": 2,
+                    "checkpoint_every_n_steps": 2,
+                    "log_every_n_steps": 1,
+                }
+            },
+        },
+    )
+    before_repo = set(os.listdir(repo))
     before_corpus = sorted((str(p), p.stat().st_mtime_ns) for p in hostile.rglob("*"))
     before_outside = set(os.listdir(tmp_path))
 
@@ -238,8 +292,10 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
     assert t["quarantined_by_reason"] == dict(sorted(expected.items()))
     assert t["clips_in"] == t["clips_kept"] + t["clips_quarantined"]
     # Valid clips: every clip of every shard, less the faulty ones (orphans/bad_text add rows).
-    n_in = sum(json.loads((repo / f"results/qc/hostile/hi/{k}.json").read_text())["clips_in"]
-               for k in [*KINDS, *OPTION_LIKE_NAMES])
+    n_in = sum(
+        json.loads((repo / f"results/qc/hostile/hi/{k}.json").read_text())["clips_in"]
+        for k in [*KINDS, *OPTION_LIKE_NAMES]
+    )
     assert t["clips_in"] == n_in and t["clips_kept"] == n_in - sum(expected.values())
     for name in OPTION_LIKE_NAMES:
         assert json.loads((repo / f"results/qc/hostile/hi/{name}.json").read_text())["clips_kept"] == CLIPS
@@ -253,7 +309,7 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
     assert train["steps"] == 2 and train["train_clips"] > 0
     # Nothing outside the workflow's folders: no new top-level entries in the repo, none beside it,
     # the corpus untouched, and no escaped clip anywhere.
-    assert {p for p in os.listdir(repo)} - before_repo <= {"results", "logs", ".snakemake"}
+    assert set(os.listdir(repo)) - before_repo <= {"results", "logs", ".snakemake"}
     assert set(os.listdir(tmp_path)) == before_outside
     assert sorted((str(p), p.stat().st_mtime_ns) for p in hostile.rglob("*")) == before_corpus
     assert not list(tmp_path.rglob("escaped_clip.flac")) and not Path("/tmp/absolute_clip.flac").exists()

@@ -40,7 +40,7 @@ def test_manifest_holds_kept_clips_in_both_formats(indexes, tmp_path):
 def test_materialised_flac_is_16k_mono_and_matches_duration(indexes, tmp_path):
     rows = pq.read_table(indexes[1]).to_pylist()[:2]  # the 44.1 kHz stereo shard
     entries = materialise_flac(rows, tmp_path / "flac")
-    for entry, row in zip(entries, rows):
+    for entry, row in zip(entries, rows, strict=True):
         info = sf.info(entry["audio_filepath"])
         assert (info.samplerate, info.channels) == (16000, 1)
         assert entry["duration"] == pytest.approx(row["decoded_duration_s"], abs=2e-3)

@@ -32,9 +32,19 @@ def test_production_network_matches_the_readme_table():
 
 
 def test_entry_point_prints_the_demo_network():
-    proc = subprocess.run([sys.executable, str(REPO / "workflow_scripts/model_summary.py"), "--json",
-                           "--configfile", str(REPO / "config.yaml")], capture_output=True, text=True,
-                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "workflow_scripts/model_summary.py"),
+            "--json",
+            "--configfile",
+            str(REPO / "config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert 0 < counts["total"] < 5e6 and counts["lang_embedding"] == 12 * 96

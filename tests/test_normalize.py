@@ -62,7 +62,10 @@ def test_idempotent_and_nonempty_on_real_sentences(lang):
 
 
 SHARED_TEXT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "text_pool"
-TRICKY = "a'b'c'd don't ' x' 'y ।|॥,.!?\u200d\u200c\u0d28\u0d4d\u200d ०१२৩৪٣ İ ẞ Σσς ǅ \u00a0\u2003\u3000\x1c\t\n க் \u2019s\ufdd0😀\u00ad"
+TRICKY = (
+    "a'b'c'd don't ' x' 'y ।|॥,.!?\u200d\u200c\u0d28\u0d4d\u200d ०१२৩৪٣ İ ẞ Σσς ǅ "
+    "\u00a0\u2003\u3000\x1c\t\n க் \u2019s\ufdd0😀\u00ad"
+)
 
 
 def _column_cases():
@@ -70,8 +73,12 @@ def _column_cases():
     cases = [raw for _, raw, _ in NORMALISATION_CASES] + [s.text for lang in LANGUAGES for s in load_sentences(lang)]
     cases += ["".join(rng.choice(TRICKY) for _ in range(rng.randint(0, 24))) for _ in range(3000)]
     # Random code points of the Basic Multilingual Plane (no surrogates): Unicode-table differences.
-    cases += ["".join(chr(rng.choice([rng.randint(32, 0xD7FF), rng.randint(0xE000, 0xFFFF)]))
-                      for _ in range(rng.randint(0, 10))) for _ in range(5000)]
+    cases += [
+        "".join(
+            chr(rng.choice([rng.randint(32, 0xD7FF), rng.randint(0xE000, 0xFFFF)])) for _ in range(rng.randint(0, 10))
+        )
+        for _ in range(5000)
+    ]
     return cases + [None]
 
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from maya.adapters import adapter_for
-from maya.corpus.broken import EXPECTED, KINDS, ODD_NAME, make_broken_corpus
+from maya.corpus.broken import EXPECTED, KINDS, make_broken_corpus
 from maya.corpus.demo import synthesise_shard
 from maya.qc import QCSettings, qc_shard, summarise, threshold_violations
 
@@ -53,8 +53,9 @@ def test_valid_clips_of_damaged_shards_are_kept(broken):
     # Members before the truncation point survive; the rest are accounted for.
     r = run_qc(broken, "truncated_tar").report
     assert (r["clips_kept"], r["clips_quarantined"]) == (3, 3)
-    kept = run_qc(broken, "bad_text").index.filter(pa.compute.is_null(
-        run_qc(broken, "bad_text").index.column("qc_reason")))
+    kept = run_qc(broken, "bad_text").index.filter(
+        pa.compute.is_null(run_qc(broken, "bad_text").index.column("qc_reason"))
+    )
     # The one clip with a decomposed nukta is kept, NFC-normalised.
     assert kept.column("transcript").to_pylist() == ["\u0929ई दिल्ली में बारिश हुई।"]
 
@@ -73,8 +74,11 @@ def test_summary_reconciles_and_limits(broken):
     assert t["shards"] == len(KINDS) and t["shards_failed"] == len(failed) == 4
     assert t["clips_in"] == t["clips_kept"] + t["clips_quarantined"]
     assert t["clips_quarantined"] == sum(t["quarantined_by_reason"].values())
-    assert {f["shard_id"] for f in t["failed_shards"]} == failed == {"garbage_tar", "missing_column", "missing_files",
-                                                                     "transcript_int"}
+    assert (
+        {f["shard_id"] for f in t["failed_shards"]}
+        == failed
+        == {"garbage_tar", "missing_column", "missing_files", "transcript_int"}
+    )
     assert s["corpora"]["broken"]["languages"]["hi"]["clips_kept"] == t["clips_kept"]
     ok = {"broken": {"max_failed_shard_fraction": 0.5, "max_quarantined_clip_fraction": 0.5}}
     assert threshold_violations(s, ok) == []
@@ -86,11 +90,17 @@ def test_summary_reconciles_and_limits(broken):
 def test_column_mapping_reads_renamed_columns(tmp_path):
     d = synthesise_shard(tmp_path, "ta", 0, clips_per_shard=3, speakers_per_language=2, seed=1)
     t = pq.read_table(d / "metadata.parquet")
-    pq.write_table(t.rename_columns(["id", "sentence", "dur", *t.column_names[3:]]),
-                   d / "metadata.parquet")
+    pq.write_table(t.rename_columns(["id", "sentence", "dur", *t.column_names[3:]]), d / "metadata.parquet")
     unmapped = qc_shard(FE.scan("c", str(tmp_path), "ta", "shard_00000")).report
     assert unmapped["status"] == "failed" and "map names with `columns:`" in unmapped["failure"]["detail"]
-    mapped = qc_shard(FE.scan("c", str(tmp_path), "ta", "shard_00000",
-                              columns={"segment_id": "id", "transcript": "sentence", "duration_s": "dur"}))
+    mapped = qc_shard(
+        FE.scan(
+            "c",
+            str(tmp_path),
+            "ta",
+            "shard_00000",
+            columns={"segment_id": "id", "transcript": "sentence", "duration_s": "dur"},
+        )
+    )
     assert mapped.report["clips_kept"] == 3
     assert json.dumps(mapped.report)  # JSON-serialisable

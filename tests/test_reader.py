@@ -21,15 +21,17 @@ def shard(tmp_path_factory):
 
 
 def refs(shard):
-    return [AudioRef(str(shard / "audio.tar"), r["offset"], r["nbytes"], r["member"])
-            for r in pq.read_table(shard / "audio_index.parquet").to_pylist()]
+    return [
+        AudioRef(str(shard / "audio.tar"), r["offset"], r["nbytes"], r["member"])
+        for r in pq.read_table(shard / "audio_index.parquet").to_pylist()
+    ]
 
 
 def test_reads_the_same_audio_as_decoding_in_memory(shard):
     reader = TarOffsetReader()
     raw = (shard / "audio.tar").read_bytes()
     meta = pq.read_table(shard / "metadata.parquet").to_pylist()
-    for ref, row in zip(refs(shard), meta):
+    for ref, row in zip(refs(shard), meta, strict=True):
         expected, sr = sf.read(io.BytesIO(raw[ref.offset : ref.offset + ref.nbytes]), dtype="float32")
         got = reader.read(ref)
         assert sr == 16000 and got.dtype == np.float32

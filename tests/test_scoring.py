@@ -35,8 +35,11 @@ def test_wer_and_cer_match_nemo_word_error_rate():
     refs, hyps = _pairs()
     ours = error_rates(refs, hyps)
     assert ours["wer"] == pytest.approx(word_error_rate(hyps, refs), abs=1e-12)
+
     # NeMo's CER counts spaces as characters; compare on texts without spaces.
-    nospace = lambda xs: ["".join(x.split()) for x in xs]
+    def nospace(xs):
+        return ["".join(x.split()) for x in xs]
+
     assert ours["cer"] == pytest.approx(word_error_rate(nospace(hyps), nospace(refs), use_cer=True), abs=1e-12)
     assert ours["word_substitutions"] + ours["word_deletions"] + ours["word_insertions"] > 0
 
@@ -72,10 +75,13 @@ def test_top_confusions_counts_substitutions():
 
 def test_per_language_scores_and_summary_rows():
     refs, hyps = _pairs(2, 40)
-    records = [{"lang": "hi" if i % 2 else "en", "ref": r, "hyp": h, "seconds": 1.5} for i, (r, h) in enumerate(zip(refs, hyps))]
+    records = [
+        {"lang": "hi" if i % 2 else "en", "ref": r, "hyp": h, "seconds": 1.5}
+        for i, (r, h) in enumerate(zip(refs, hyps, strict=True))
+    ]
     s = score_hypotheses(records, bootstrap_samples=100, seed=1)
     assert set(s["languages"]) == {"en", "hi"}
     assert s["languages"]["hi"]["utterances"] == 20
     rows = summary_rows("stage1", "heldout", "tdt_greedy", s, {"rtfx": 12.5, "device": "cpu", "batch_size": 8})
     assert {r["language"] for r in rows} == {"en", "hi"} and all(r["rtfx"] == 12.5 for r in rows)
-    assert s["macro_average"]["wer"] == pytest.approx(np.mean([s["languages"][l]["wer"] for l in ("en", "hi")]))
+    assert s["macro_average"]["wer"] == pytest.approx(np.mean([s["languages"][lang]["wer"] for lang in ("en", "hi")]))

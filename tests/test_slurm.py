@@ -38,11 +38,22 @@ def slurm(tmp_path_factory):
 def local_profile(root, partition: str = "local"):
     """The shipped SLURM profile, adapted to the local cluster only where it must be."""
     prof = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
-    prof["default-resources"] = [r.replace("$MAYA_SLURM_PARTITION", partition) for r in prof["default-resources"]
-                                 if not r.startswith("slurm_account")]
-    prof.update({"slurm-no-account": True, "slurm-status-command": "squeue", "configfile": ["config.yaml", "tiny.yaml"],
-                 "jobs": 20, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 1,
-                 "seconds-between-status-checks": 2})
+    prof["default-resources"] = [
+        r.replace("$MAYA_SLURM_PARTITION", partition)
+        for r in prof["default-resources"]
+        if not r.startswith("slurm_account")
+    ]
+    prof.update(
+        {
+            "slurm-no-account": True,
+            "slurm-status-command": "squeue",
+            "configfile": ["config.yaml", "tiny.yaml"],
+            "jobs": 20,
+            "latency-wait": 5,
+            "slurm-init-seconds-before-status-checks": 1,
+            "seconds-between-status-checks": 2,
+        }
+    )
     (root / "local-slurm").mkdir()
     write_config(root / "local-slurm/config.yaml", prof)
     return root / "local-slurm"
@@ -51,8 +62,11 @@ def local_profile(root, partition: str = "local"):
 def stage1_settings(cfg: dict) -> dict:
     """What train_stage1 receives (rules/common.smk: STAGE1_SETTINGS), for a direct run."""
     c = validate_config(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()), cfg))
-    return {"stage1": c["stage1"], "languages": c["languages"],
-            "data": {"sample_rate": c["data"]["sample_rate"], "bucket_edges_s": c["data"]["bucket_edges_s"]}}
+    return {
+        "stage1": c["stage1"],
+        "languages": c["languages"],
+        "data": {"sample_rate": c["data"]["sample_rate"], "bucket_edges_s": c["data"]["bucket_edges_s"]},
+    }
 
 
 def val_rows(metrics_csv) -> list[tuple[int, float]]:
@@ -65,13 +79,21 @@ def val_rows(metrics_csv) -> list[tuple[int, float]]:
 
 def test_workflow_runs_on_slurm_with_stage1_under_srun(slurm, tmp_path):
     root = copy_repo(tmp_path / "repo")
-    trainer = {**TINY_CONFIG["stage1"]["trainer"], "devices": RANKS, "accelerator": "cpu",
-               "strategy": "ddp_find_unused_parameters_true"}
+    trainer = {
+        **TINY_CONFIG["stage1"]["trainer"],
+        "devices": RANKS,
+        "accelerator": "cpu",
+        "strategy": "ddp_find_unused_parameters_true",
+    }
     # Two languages of the demo corpus, two shards each (no damaged corpus: test_hostile covers it):
     # few jobs, since every SLURM job starts its own Snakemake, and enough clips for two ranks.
-    cfg = {**TINY_CONFIG, "languages": ["en", "hi"], "stage1": {"trainer": trainer},
-           "demo_corpus": {**TINY_CONFIG["demo_corpus"], "clips_per_shard": 16, "shards_per_language": 2},
-           "corpora": [{"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"}]}
+    cfg = {
+        **TINY_CONFIG,
+        "languages": ["en", "hi"],
+        "stage1": {"trainer": trainer},
+        "demo_corpus": {**TINY_CONFIG["demo_corpus"], "clips_per_shard": 16, "shards_per_language": 2},
+        "corpora": [{"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"}],
+    }
     write_config(root / "tiny.yaml", cfg)
     profile = str(local_profile(root))
     # The shards first, so all four index_shard jobs are ready at once and go out as one array.
@@ -99,15 +121,30 @@ def test_workflow_runs_on_slurm_with_stage1_under_srun(slurm, tmp_path):
     assert (root / "results/stage1/final.nemo").stat().st_size > 100_000
 
     # The same global batch in one process (2 micro-batches accumulated) reaches the same losses.
-    vocab = validate_config(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()), cfg))["tokenizer"]["vocab_size"]
-    single = stage1_settings({**cfg, "stage1": {"trainer": {**trainer, "devices": 1, "strategy": "auto",
-                                                             "accumulate_grad_batches": RANKS}}})
+    vocab = validate_config(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()), cfg))["tokenizer"][
+        "vocab_size"
+    ]
+    single = stage1_settings(
+        {**cfg, "stage1": {"trainer": {**trainer, "devices": 1, "strategy": "auto", "accumulate_grad_batches": RANKS}}}
+    )
     proc = subprocess.run(
-        [sys.executable, "workflow_scripts/train_stage1.py", f"--settings={json.dumps(single)}",
-         "--splits=results/splits", "--train-clips=results/batching/train_clips.arrow",
-         f"--tokenizer=results/tokenizer/bpe{vocab}",
-         "--balance=results/balance/weights.json", "--out-dir=results/stage1_single", "--no-progress"],
-        cwd=root, capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
+        [
+            sys.executable,
+            "workflow_scripts/train_stage1.py",
+            f"--settings={json.dumps(single)}",
+            "--splits=results/splits",
+            "--train-clips=results/batching/train_clips.arrow",
+            f"--tokenizer=results/tokenizer/bpe{vocab}",
+            "--balance=results/balance/weights.json",
+            "--out-dir=results/stage1_single",
+            "--no-progress",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((root / "results/stage1_single/train_summary.json").read_text())["devices"] == 1
     a, b = val_rows(root / "results/stage1/metrics.csv"), val_rows(root / "results/stage1_single/metrics.csv")

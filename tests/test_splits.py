@@ -17,11 +17,26 @@ def rows(lang, n_speakers, n_texts, per_pair=1, start=0, corpus="c"):
     for s in range(n_speakers):
         for t in range(n_texts):
             for _ in range(per_pair):
-                out.append({"corpus": corpus, "shard_id": "s0", "language": lang, "segment_id": f"{lang}_{i:06d}",
-                            "transcript": f"वाक्य संख्या {t} यहाँ है" if lang == "hi" else f"sentence number {t} here",
-                            "duration_s": 2.0, "speaker_id": f"{lang}_spk{s:03d}", "domain": None, "gender": None,
-                            "audio_path": "a.tar", "member": f"{lang}_{i:06d}.flac", "offset": 512, "nbytes": 10,
-                            "source_sample_rate": 16000, "source_channels": 1, "decoded_duration_s": 2.0})
+                out.append(
+                    {
+                        "corpus": corpus,
+                        "shard_id": "s0",
+                        "language": lang,
+                        "segment_id": f"{lang}_{i:06d}",
+                        "transcript": f"वाक्य संख्या {t} यहाँ है" if lang == "hi" else f"sentence number {t} here",
+                        "duration_s": 2.0,
+                        "speaker_id": f"{lang}_spk{s:03d}",
+                        "domain": None,
+                        "gender": None,
+                        "audio_path": "a.tar",
+                        "member": f"{lang}_{i:06d}.flac",
+                        "offset": 512,
+                        "nbytes": 10,
+                        "source_sample_rate": 16000,
+                        "source_channels": 1,
+                        "decoded_duration_s": 2.0,
+                    }
+                )
                 i += 1
     return out
 
@@ -55,7 +70,7 @@ def test_speaker_disjoint_and_stable_when_shards_are_added(tmp_path):
     assert not (spk["train"] & spk["test"]) and not (spk["train"] & spk["val"]) and not (spk["val"] & spk["test"])
     assert all(len(spk[s]) > 0 for s in spk)
     # New shards: more clips of known speakers and new speakers. No existing clip moves.
-    more = first + rows("hi", 60, 5, start=len(first) + 1000)[len(first):]
+    more = first + rows("hi", 60, 5, start=len(first) + 1000)[len(first) :]
     make_splits([write(tmp_path, "hi.parquet", more)], tmp_path / "v2", settings)
     v2 = load(tmp_path / "v2")
     where1 = {r["segment_id"]: s for s in v1 for r in v1[s]}

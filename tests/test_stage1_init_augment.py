@@ -19,7 +19,7 @@ def pretrained(stage1_dir):
 
 
 def _same(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_init_from_nemo_copies_the_encoder_only(stage1_dir, pretrained):
@@ -44,8 +44,7 @@ def test_include_exclude_and_a_bare_encoder_state_dict(stage1_dir, pretrained):
     torch.manual_seed(8)
     m = build(stage1_dir)
     report = init_from_pretrained(m, pt, include=["encoder."], exclude=["encoder.pre_encode.*"])
-    assert torch.equal(m.encoder.layers[1].norm_out.weight,
-                       src.encoder.layers[1].norm_out.weight)
+    assert torch.equal(m.encoder.layers[1].norm_out.weight, src.encoder.layers[1].norm_out.weight)
     assert not torch.equal(m.encoder.pre_encode.out.weight, src.encoder.pre_encode.out.weight)
     assert any(s["reason"] == "excluded" for s in report["skipped"])
     assert all(n.startswith("encoder.pre_encode") for n in report["not_initialised"])
@@ -74,7 +73,10 @@ def test_layer_expansion_from_two_to_four_layers(stage1_dir, pretrained, mode):
     deep = build(stage1_dir, n_layers=4)
     report = init_from_pretrained(deep, path, expand=mode)
     assert report["not_initialised"] == []
-    w = lambda m, i: m.encoder.layers[i].feed_forward1.linear1.weight.detach()
+
+    def w(m, i):
+        return m.encoder.layers[i].feed_forward1.linear1.weight.detach()
+
     torch.testing.assert_close(w(deep, 0), w(src, 0))
     torch.testing.assert_close(w(deep, 3), w(src, 1))
     if mode == "duplicate":
@@ -94,7 +96,7 @@ def test_speed_perturbation_and_noise_at_the_requested_snr():
     for snr in (5.0, 20.0):
         noise = synthetic_noise(len(x), rng)
         y = add_noise(x, noise, snr)
-        measured = 10 * np.log10(np.mean(x ** 2) / np.mean((y - x) ** 2))
+        measured = 10 * np.log10(np.mean(x**2) / np.mean((y - x) ** 2))
         assert measured == pytest.approx(snr, abs=0.01)
 
 
@@ -105,8 +107,12 @@ def test_production_augmentation_and_spec_augment_settings(stage1_dir):
     from maya.stage1.model import nemo_config
     from tests.helpers import REPO
 
-    prod = validate_config(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()),
-                                       yaml.safe_load((REPO / "config" / "prod.yaml").read_text())))
+    prod = validate_config(
+        deep_update(
+            yaml.safe_load((REPO / "config.yaml").read_text()),
+            yaml.safe_load((REPO / "config" / "prod.yaml").read_text()),
+        )
+    )
     aug = prod["stage1"]["augment"]
     assert aug["speed_perturb"] == [0.9, 1.0, 1.1] and aug["noise_snr_db"] == [5, 20]
     cfg = nemo_config(prod["stage1"], tokenizer_dir(stage1_dir), prod["languages"])
@@ -121,11 +127,17 @@ def test_production_augmentation_and_spec_augment_settings(stage1_dir):
 def test_memory_model_token_cap_grows_with_the_budget():
     from maya.stage1.memory import plan
 
-    model = demo_config()["stage1"]["model"] | {"n_layers": 42, "d_model": 1024, "n_heads": 8,
-                                                "subsampling_factor": 8, "fuse_loss_wer": True, "fused_batch_size": 4}
+    model = demo_config()["stage1"]["model"] | {
+        "n_layers": 42,
+        "d_model": 1024,
+        "n_heads": 8,
+        "subsampling_factor": 8,
+        "fuse_loss_wer": True,
+        "fused_batch_size": 4,
+    }
     small = plan(model, 1_143_000_000, 32000, 120.0, 20.0, 40.0)
     big = plan(model, 1_143_000_000, 32000, 120.0, 20.0, 75.0)
     assert big["predicted_token_cap"] > small["predicted_token_cap"] > 0
-    assert small["static_gb"] == pytest.approx(1_143_000_000 * 18 / 1024 ** 3)
+    assert small["static_gb"] == pytest.approx(1_143_000_000 * 18 / 1024**3)
     unfused = plan(model | {"fuse_loss_wer": False}, 1_143_000_000, 32000, 120.0, 20.0, 75.0)
     assert unfused["predicted_token_cap"] < big["predicted_token_cap"]

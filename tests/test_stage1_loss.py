@@ -35,10 +35,10 @@ def test_loss_and_gradients_match_nemo_reference(seed, B, T, U, V, sigma):
     acts, labels, act_lens, label_lens = _inputs(seed, B, T, U, V)
     a_ref = acts.clone().requires_grad_()
     ref = _reference_tdt(a_ref, labels, act_lens, label_lens, V, sigma)
-    g_ref, = torch.autograd.grad(ref.sum(), a_ref)
+    (g_ref,) = torch.autograd.grad(ref.sum(), a_ref)
     a = acts.clone().requires_grad_()
     ours = TDTLossVectorized(blank=V, durations=DURS, sigma=sigma)(a, labels, act_lens, label_lens)
-    g, = torch.autograd.grad(ours.sum(), a)
+    (g,) = torch.autograd.grad(ours.sum(), a)
     torch.testing.assert_close(ours, ref.to(ours.dtype), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
     assert g.abs().sum() > 0
@@ -49,8 +49,9 @@ def test_omega_one_is_the_plain_rnnt_loss():
 
     acts, labels, act_lens, label_lens = _inputs(3, 3, 6, 4, 5)
     ours = TDTLossVectorized(blank=5, durations=DURS, sigma=0.02, omega=1.0)(acts, labels, act_lens, label_lens)
-    ref = RNNTLossPytorch(blank=5, reduction="none")(acts=acts[..., :-len(DURS)], labels=labels,
-                                                    act_lens=act_lens, label_lens=label_lens)
+    ref = RNNTLossPytorch(blank=5, reduction="none")(
+        acts=acts[..., : -len(DURS)], labels=labels, act_lens=act_lens, label_lens=label_lens
+    )
     torch.testing.assert_close(ours, ref.to(ours.dtype), atol=1e-5, rtol=1e-5)
 
 

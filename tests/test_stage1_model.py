@@ -2,7 +2,6 @@
 save / restore / transcribe."""
 
 import json
-import math
 import subprocess
 import sys
 import textwrap
@@ -12,9 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from maya.errors import MayaError
 from tests.helpers import REPO
-from tests.stage1_helpers import LANGS, build, demo_config, tokenizer_dir
+from tests.stage1_helpers import LANGS, build
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,9 @@ def test_is_a_nemo_hybrid_tdt_ctc_model_with_the_tdt_loss_intact(model):
     assert isinstance(model.loss._loss.cpu_loss, TDTLossVectorized)
     assert model.loss._blank == model.tokenizer.vocab_size  # blank is the last class, not 0
     assert model.joint.num_extra_outputs == 5 and model.loss._loss.cpu_loss.durations == [0, 1, 2, 3, 4]
-    assert model.loss._loss.cpu_loss.sigma == pytest.approx(0.02) and model.loss._loss.cpu_loss.omega == pytest.approx(0.1)
+    assert model.loss._loss.cpu_loss.sigma == pytest.approx(0.02) and model.loss._loss.cpu_loss.omega == pytest.approx(
+        0.1
+    )
     # One reduction for both heads (NeMo issue 14710).
     assert model.loss.reduction == model.ctc_loss.config_reduction == "mean_volume"
 
@@ -94,7 +94,7 @@ def test_differential_lr_groups_and_cosine_schedule(stage1_dir):
     m = build(stage1_dir)
     m.recipe.update(encoder_lr=2e-5, head_lr=1e-3, warmup_steps=2000, min_lr=1e-5, max_steps=200000)
     opt_cfg = m.configure_optimizers()
-    opt, sched = opt_cfg["optimizer"], opt_cfg["lr_scheduler"]["scheduler"]
+    opt = opt_cfg["optimizer"]
     enc, head = opt.param_groups
     assert (enc["name"], head["name"]) == ("encoder", "head")
     enc_ids = {id(p) for p in enc["params"]}
@@ -124,10 +124,20 @@ def test_training_step_runs_the_cpu_tdt_loss_and_reaches_every_head(stage1_dir):
     m._take_lang((sig, lens, tok, torch.tensor([3, 2, 1]), torch.tensor([0, 1, 2])))
     enc, enc_len = m.forward(input_signal=sig, input_signal_length=lens)
     dec, _, _ = m.decoder(targets=tok, target_length=torch.tensor([3, 2, 1]))
-    loss, _, _, _ = m.joint(encoder_outputs=enc, decoder_outputs=dec, encoder_lengths=enc_len, transcripts=tok,
-                            transcript_lengths=torch.tensor([3, 2, 1]), compute_wer=False)
-    ctc = m.ctc_loss(log_probs=m.ctc_decoder(encoder_output=enc), targets=tok, input_lengths=enc_len,
-                     target_lengths=torch.tensor([3, 2, 1]))
+    loss, _, _, _ = m.joint(
+        encoder_outputs=enc,
+        decoder_outputs=dec,
+        encoder_lengths=enc_len,
+        transcripts=tok,
+        transcript_lengths=torch.tensor([3, 2, 1]),
+        compute_wer=False,
+    )
+    ctc = m.ctc_loss(
+        log_probs=m.ctc_decoder(encoder_output=enc),
+        targets=tok,
+        input_lengths=enc_len,
+        target_lengths=torch.tensor([3, 2, 1]),
+    )
     total = 0.7 * loss + 0.3 * ctc
     total.backward()
     assert torch.isfinite(total)
@@ -173,10 +183,17 @@ def test_save_restore_and_transcribe_in_a_fresh_process(model, stage1_dir):
 
 
 def test_transcribe_cli_names_a_missing_model(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "maya.cli", "transcribe", "--model", str(tmp_path / "no.nemo"), "a.wav"],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "maya.cli", "transcribe", "--model", str(tmp_path / "no.nemo"), "a.wav"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 1 and "no.nemo: model not found" in proc.stderr
-    help_ = subprocess.run([sys.executable, "-m", "maya.cli", "transcribe", "--help"], capture_output=True, text=True, cwd=REPO)
+    help_ = subprocess.run(
+        [sys.executable, "-m", "maya.cli", "transcribe", "--help"], capture_output=True, text=True, cwd=REPO
+    )
     assert help_.returncode == 0 and "--lang" in help_.stdout
 
 

@@ -19,8 +19,15 @@ def _corpus(n=600, seed=0):
 
 def _sampler(**kw):
     dur, tok, groups = _corpus()
-    args = dict(durations=dur, tokens=tok, groups=groups, repeat_factors=[3.0, 0.5],
-                bucket_edges=EDGES, caps=BatchCaps(60.0, 8, 150), seed=7)
+    args = {
+        "durations": dur,
+        "tokens": tok,
+        "groups": groups,
+        "repeat_factors": [3.0, 0.5],
+        "bucket_edges": EDGES,
+        "caps": BatchCaps(60.0, 8, 150),
+        "seed": 7,
+    }
     args.update(kw)
     return BucketingBatchSampler(**args), dur, tok, groups
 
@@ -43,8 +50,11 @@ def _greedy(order, dur_ms, tok, caps):
     """The packing rule clip by clip: the specification the vectorised ``pack`` must match."""
     bounds, secs, toks, n = [0], 0, 0, 0
     for k, i in enumerate(order):
-        if n and (secs + dur_ms[i] > caps.max_duration_s * 1000 or n + 1 > caps.max_batch_size
-                  or toks + tok[i] > caps.max_tokens):
+        if n and (
+            secs + dur_ms[i] > caps.max_duration_s * 1000
+            or n + 1 > caps.max_batch_size
+            or toks + tok[i] > caps.max_tokens
+        ):
             bounds.append(k)
             secs, toks, n = 0, 0, 0
         secs, toks, n = secs + dur_ms[i], toks + tok[i], n + 1
@@ -101,7 +111,9 @@ def test_ddp_ranks_get_equal_cost_not_equal_counts():
     dur, tok, groups = _corpus(2000, seed=3)
     per_rank_costs, per_rank_clips = [], []
     for rank in range(8):
-        s = BucketingBatchSampler(dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8)
+        s = BucketingBatchSampler(
+            dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8
+        )
         batches = list(s)
         per_rank_costs.append(sum(_cost(b, dur, tok) for b in batches))
         per_rank_clips.append(sum(len(b) for b in batches))
@@ -116,15 +128,20 @@ def test_ddp_ranks_get_equal_cost_not_equal_counts():
     naive = [sum(_cost(batches[i], dur, tok) for i in order[r::8]) for r in range(8)]
     assert max(naive) / np.mean(naive) > imbalance
     # All ranks see disjoint batches.
-    seen = [tuple(b) for rank in range(8) for b in BucketingBatchSampler(
-        dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8)]
+    seen = [
+        tuple(b)
+        for rank in range(8)
+        for b in BucketingBatchSampler(
+            dur, tok, groups, None, EDGES, BatchCaps(120, 16, 400), seed=1, rank=rank, world_size=8
+        )
+    ]
     assert len(seen) == len(set(seen))
 
 
 def test_shard_by_cost_steps_pair_similar_batches():
     costs = [100, 1, 99, 2, 50, 51]
     per_rank = shard_by_cost(costs, 2, np.random.default_rng(0))
-    for a, b in zip(*per_rank):
+    for a, b in zip(*per_rank, strict=True):
         assert abs(costs[a] - costs[b]) <= 2
 
 
@@ -166,17 +183,24 @@ def test_validation_subset_is_capped_per_language_and_stable(tmp_path):
 
     from maya.stage1.train import capped_val_split
 
-    rows = [{"corpus": "c", "language": lang, "segment_id": f"{lang}_{i:03d}"} for lang in ("hi", "ta", "en")
-            for i in range(10 if lang != "en" else 3)]
+    rows = [
+        {"corpus": "c", "language": lang, "segment_id": f"{lang}_{i:03d}"}
+        for lang in ("hi", "ta", "en")
+        for i in range(10 if lang != "en" else 3)
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "val.parquet")
     assert capped_val_split(tmp_path / "val.parquet", None, tmp_path) == (tmp_path / "val.parquet", None)
     path, info = capped_val_split(tmp_path / "val.parquet", 4, tmp_path)
-    assert info == {"max_clips_per_language": 4, "clips_before": {"en": 3, "hi": 10, "ta": 10},
-                    "clips_after": {"en": 3, "hi": 4, "ta": 4}}
+    assert info == {
+        "max_clips_per_language": 4,
+        "clips_before": {"en": 3, "hi": 10, "ta": 10},
+        "clips_after": {"en": 3, "hi": 4, "ta": 4},
+    }
     first = pq.read_table(path).column("segment_id").to_pylist()
     pq.write_table(pa.Table.from_pylist(rows[::-1]), tmp_path / "val.parquet")  # same clips, another order
-    assert sorted(pq.read_table(capped_val_split(tmp_path / "val.parquet", 4, tmp_path)[0])
-                  .column("segment_id").to_pylist()) == sorted(first)
+    assert sorted(
+        pq.read_table(capped_val_split(tmp_path / "val.parquet", 4, tmp_path)[0]).column("segment_id").to_pylist()
+    ) == sorted(first)
 
 
 def test_plan_keeps_int32_positions_and_int8_buckets():
@@ -192,8 +216,14 @@ def test_plan_keeps_int32_positions_and_int8_buckets():
 def test_validation_across_ranks_scores_every_clip_once(world_size, n):
     dur, tok, groups = _corpus(n, seed=4)
     caps = BatchCaps(60.0, 8, 150)
-    per_rank = [list(BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=r,
-                                           world_size=world_size, drop_last=False)) for r in range(world_size)]
+    per_rank = [
+        list(
+            BucketingBatchSampler(
+                dur, tok, groups, None, EDGES, caps, shuffle=False, rank=r, world_size=world_size, drop_last=False
+            )
+        )
+        for r in range(world_size)
+    ]
     clips = sorted(c for batches in per_rank for b in batches for c in b)
     assert clips == list(range(n))
     counts = [len(b) for b in per_rank]
@@ -201,10 +231,17 @@ def test_validation_across_ranks_scores_every_clip_once(world_size, n):
     for batches in per_rank:
         for b in batches:
             assert dur[b].sum() <= caps.max_duration_s and len(b) <= caps.max_batch_size
-    s = BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=world_size - 1,
-                              world_size=world_size, drop_last=False)
+    s = BucketingBatchSampler(
+        dur, tok, groups, None, EDGES, caps, shuffle=False, rank=world_size - 1, world_size=world_size, drop_last=False
+    )
     assert len(s) == counts[-1] and s.stats["dropped_batches"] == 0
     # Training keeps ranks in lockstep: the remainder is dropped there.
-    train = [len(list(BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=r,
-                                            world_size=world_size))) for r in range(world_size)]
+    train = [
+        len(
+            list(
+                BucketingBatchSampler(dur, tok, groups, None, EDGES, caps, shuffle=False, rank=r, world_size=world_size)
+            )
+        )
+        for r in range(world_size)
+    ]
     assert len(set(train)) == 1

@@ -19,7 +19,7 @@ def test_tiny_run_trains_stage1_and_writes_its_summary(tiny_run):
     steps = [r["step"] for r in summary["curve"]]
     assert steps[0] == 0 and len(steps) >= 3  # before training, during, at the end
     for row in summary["curve"]:
-        assert 0 <= row["val_cer"] and 0 <= row["val_wer"] and "val_cer_ctc" in row
+        assert row["val_cer"] >= 0 and row["val_wer"] >= 0 and "val_cer_ctc" in row
     assert set(summary["final_val_per_language"]) <= {"en", "hi", "ta"}
     assert summary["sampler"]["batches"] > 0
     assert (tiny_run / "results/stage1/final.nemo").stat().st_size > 100_000
@@ -36,36 +36,62 @@ def test_maya_transcribe_on_the_trained_model(tiny_run):
     wav = next((tiny_run / "results").rglob("*.flac"), None)
     if wav is None:  # the demo corpus keeps audio in tars; take one clip out for the CLI
         import pyarrow.parquet as pq
+        import soundfile as sf
 
         from maya.audio.reader import AudioRef, TarOffsetReader
-        import soundfile as sf
 
         row = pq.read_table(tiny_run / "results/splits/test.parquet").slice(0, 1).to_pylist()[0]
         audio = TarOffsetReader().read(AudioRef(str(tiny_run / row["audio_path"]), row["offset"], row["nbytes"]))
         wav = tiny_run / "clip.wav"
         sf.write(wav, audio, 16000)
     for extra in (["--lang", "hi"], ["--decoder", "ctc"]):
-        proc = subprocess.run([sys.executable, "-m", "maya.cli", "transcribe", "--model",
-                               str(tiny_run / "results/stage1/final.nemo"), *extra, str(wav)],
-                              capture_output=True, text=True, timeout=600, cwd=tiny_run,
-                              env={**os.environ, "PYTHONPATH": str(tiny_run)})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "maya.cli",
+                "transcribe",
+                "--model",
+                str(tiny_run / "results/stage1/final.nemo"),
+                *extra,
+                str(wav),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tiny_run,
+            env={**os.environ, "PYTHONPATH": str(tiny_run)},
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_training_resumes_after_a_kill(tiny_copy):
-    cfg = {**TINY_CONFIG, "stage1": {"trainer": {"max_steps": 12, "val_check_interval": 100,
-                                                 "checkpoint_every_n_steps": 3, "log_every_n_steps": 1}}}
+    cfg = {
+        **TINY_CONFIG,
+        "stage1": {
+            "trainer": {
+                "max_steps": 12,
+                "val_check_interval": 100,
+                "checkpoint_every_n_steps": 3,
+                "log_every_n_steps": 1,
+            }
+        },
+    }
     write_config(tiny_copy / "tiny.yaml", cfg)
     ckpts = tiny_copy / "results/stage1/run/checkpoints"
     kill_snakemake_at(tiny_copy, ckpts / "step0000006.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY)
-    assert not (tiny_copy / "results/stage1/train_summary.json").exists() or \
-        json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 12
+    assert (
+        not (tiny_copy / "results/stage1/train_summary.json").exists()
+        or json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 12
+    )
     snakemake(tiny_copy, "--unlock", *TINY)
     snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
     summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
     assert summary["resumed_from"] and summary["resumed_from"].endswith(".ckpt")
-    assert not list((tiny_copy / "results/stage1").glob("run.stale-*")) or \
-        len(list((tiny_copy / "results/stage1").glob("run.stale-*"))) == 1  # only the tiny run's, moved at the start
+    assert (
+        not list((tiny_copy / "results/stage1").glob("run.stale-*"))
+        or len(list((tiny_copy / "results/stage1").glob("run.stale-*"))) == 1
+    )  # only the tiny run's, moved at the start
     assert summary["steps"] == 12
     import torch
 
@@ -88,9 +114,14 @@ def test_changed_training_settings_restart_instead_of_resuming(tiny_copy):
 
 
 def test_readiness_gate_fails_fast_without_gpus(tiny_copy):
-    cfg = {**TINY_CONFIG, "stage1": {**TINY_CONFIG["stage1"],
-                                     "trainer": {**TINY_CONFIG["stage1"]["trainer"], "accelerator": "gpu", "devices": 8},
-                                     "init": {"pretrained": "pretrained/missing.nemo"}}}
+    cfg = {
+        **TINY_CONFIG,
+        "stage1": {
+            **TINY_CONFIG["stage1"],
+            "trainer": {**TINY_CONFIG["stage1"]["trainer"], "accelerator": "gpu", "devices": 8},
+            "init": {"pretrained": "pretrained/missing.nemo"},
+        },
+    }
     write_config(tiny_copy / "tiny.yaml", cfg)
     proc = snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY, check=False)
     assert proc.returncode != 0
@@ -101,7 +132,7 @@ def test_readiness_gate_fails_fast_without_gpus(tiny_copy):
 
 
 # The seed README's inference snippet, verbatim but for the paths (and .cuda() only where a GPU is).
-SEED_SNIPPET = '''
+SEED_SNIPPET = """
 import nemo.collections.asr as nemo_asr
 
 # Load the trained model
@@ -128,7 +159,7 @@ transcriptions = model.transcribe(["audio.wav"], return_hypotheses=False, verbos
 # Or explicitly switch to CTC decoding:
 model.cur_decoder = "ctc"
 transcriptions = model.transcribe(["audio.wav"])
-'''
+"""
 
 
 def _test_wavs(root, n=2):
@@ -166,12 +197,21 @@ def test_stock_nemo_loads_maya_asr_nemo_without_maya(tiny_run):
     code = code.replace('"audio.wav"', f'"{wavs[0]}"')
     if not torch.cuda.is_available():
         code = code.replace("model.cuda()", "pass")
-    probe = ("import sys\nsys.modules['maya'] = None  # `import maya` raises ImportError from here on\n"
-             + code + "\nimport json\nprint('CTC=' + json.dumps([getattr(h, 'text', h) for h in transcriptions]))\n"
-             "model.cur_decoder = 'rnnt'\nprint('TDT=' + json.dumps([getattr(h, 'text', h) for h in "
-             f"model.transcribe([{', '.join(repr(str(w)) for w in wavs)}])]))\n")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd="/",
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    probe = (
+        "import sys\nsys.modules['maya'] = None  # `import maya` raises ImportError from here on\n"
+        + code
+        + "\nimport json\nprint('CTC=' + json.dumps([getattr(h, 'text', h) for h in transcriptions]))\n"
+        "model.cur_decoder = 'rnnt'\nprint('TDT=' + json.dumps([getattr(h, 'text', h) for h in "
+        f"model.transcribe([{', '.join(repr(str(w)) for w in wavs)}])]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd="/",
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line[:4] in ("CTC=", "TDT="))
     ours = load_model(tiny_run / "results/stage1/final.nemo", "cpu")

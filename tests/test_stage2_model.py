@@ -25,9 +25,9 @@ def test_sequence_layout_labels_and_padding():
     assert s.token_ids[1].tolist() == [BOS, -1, -1, 51, 60, 7, EOS, PAD, PAD, PAD, PAD]
     assert s.attention_mask.tolist() == [[1] * 11, [1] * 7 + [0] * 4]
     # Each position predicts the next token, and only transcript tokens and <eos> are learned.
-    I = IGNORE
-    assert s.labels[0].tolist() == [I, I, I, I, I, I, 7, 8, 9, EOS, I]
-    assert s.labels[1].tolist() == [I, I, I, I, 7, EOS, I, I, I, I, I]
+    x = IGNORE
+    assert s.labels[0].tolist() == [x, x, x, x, x, x, 7, 8, 9, EOS, x]
+    assert s.labels[1].tolist() == [x, x, x, x, 7, EOS, x, x, x, x, x]
     assert torch.equal(s.embeds[0, 1:5], audio[0])  # audio frames in order, untouched
     assert torch.equal(s.embeds[1, 1:3], audio[1, :2])
     assert torch.equal(s.embeds[0, 5], torch.full((3,), 500.0))
@@ -35,8 +35,9 @@ def test_sequence_layout_labels_and_padding():
 
 def test_generation_prefix_is_left_padded_and_ends_with_the_prompt():
     audio = torch.ones(2, 3, 3)
-    s = build_sequences(audio, torch.tensor([3, 1]), torch.tensor([[50, 60], [51, 60]]), _embed, BOS, PAD,
-                        left_pad=True)
+    s = build_sequences(
+        audio, torch.tensor([3, 1]), torch.tensor([[50, 60], [51, 60]]), _embed, BOS, PAD, left_pad=True
+    )
     assert s.token_ids.tolist() == [[BOS, -1, -1, -1, 50, 60], [PAD, PAD, BOS, -1, 51, 60]]
     assert s.attention_mask.tolist() == [[1] * 6, [0, 0, 1, 1, 1, 1]]
     assert (s.labels == IGNORE).all()
@@ -69,10 +70,24 @@ def parts(stage1_dir, gemma_tokenizer_dir):
 
 def salm_config(parts, stage="stage2a"):
     asr, llm, tok = parts
-    return {"stage": stage, "pretrained_llm": str(llm), "tokenizer_path": str(tok), "pretrained_asr": str(asr),
-            "pretrained_weights": True, "languages": LANGS, "projection_downsample": 2,
-            "optim": {"projection_lr": 1e-3, "llm_lr": 1e-4, "warmup_steps": 2, "max_steps": 10, "min_lr": 0.1,
-                      "betas": [0.9, 0.98], "weight_decay": 0.0}}
+    return {
+        "stage": stage,
+        "pretrained_llm": str(llm),
+        "tokenizer_path": str(tok),
+        "pretrained_asr": str(asr),
+        "pretrained_weights": True,
+        "languages": LANGS,
+        "projection_downsample": 2,
+        "optim": {
+            "projection_lr": 1e-3,
+            "llm_lr": 1e-4,
+            "warmup_steps": 2,
+            "max_steps": 10,
+            "min_lr": 0.1,
+            "betas": [0.9, 0.98],
+            "weight_decay": 0.0,
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +101,13 @@ def model(parts):
 def _batch(n_tokens=(5, 2)):
     torch.manual_seed(2)
     B = len(n_tokens)
-    return {"audio": torch.randn(B, 24000) * 0.1, "audio_lens": torch.tensor([24000, 12000][:B]),
-            "lang_ids": torch.tensor([1, 2][:B]), "tokens": torch.randint(300, 5000, (B, max(n_tokens))),
-            "token_lens": torch.tensor(n_tokens)}
+    return {
+        "audio": torch.randn(B, 24000) * 0.1,
+        "audio_lens": torch.tensor([24000, 12000][:B]),
+        "lang_ids": torch.tensor([1, 2][:B]),
+        "tokens": torch.randint(300, 5000, (B, max(n_tokens))),
+        "token_lens": torch.tensor(n_tokens),
+    }
 
 
 def test_encoder_comes_from_stage1_and_embeddings_cover_the_added_tokens(model, parts):
@@ -110,12 +129,16 @@ def test_encoder_comes_from_stage1_and_embeddings_cover_the_added_tokens(model, 
 def test_prompt_is_language_then_transcribe_token(model):
     tok = model.tokenizer.tokenizer
     ids = model.prompts(torch.tensor([0, 2]))
-    assert [tok.convert_ids_to_tokens(r) for r in ids.tolist()] == [[f"<|{LANGS[0]}|>", "<|transcribe|>"],
-                                                                    [f"<|{LANGS[2]}|>", "<|transcribe|>"]]
+    assert [tok.convert_ids_to_tokens(r) for r in ids.tolist()] == [
+        [f"<|{LANGS[0]}|>", "<|transcribe|>"],
+        [f"<|{LANGS[2]}|>", "<|transcribe|>"],
+    ]
 
 
-@pytest.mark.parametrize("stage,trainable", [("stage2a", {"projection"}), ("stage2b", {"projection", "llm"}),
-                                             ("stage3", {"projection", "llm"})])
+@pytest.mark.parametrize(
+    "stage,trainable",
+    [("stage2a", {"projection"}), ("stage2b", {"projection", "llm"}), ("stage3", {"projection", "llm"})],
+)
 def test_trainable_parameters_per_stage(model, stage, trainable):
     model.freeze_for_stage(stage)
     model.cfg.stage = stage
@@ -154,8 +177,9 @@ def test_stage_2a_step_moves_only_the_projection(model):
     loss.backward()
     opt.step()
     opt.zero_grad()
-    changed = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items()
-               if not torch.equal(v, before[k])}
+    changed = {
+        k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items() if not torch.equal(v, before[k])
+    }
     assert changed == {"perception.modality_adapter"}
 
 
@@ -201,8 +225,13 @@ def test_real_gemma3_270m_trains_the_projection_and_decodes(parts, tmp_path_fact
     tokens = torch.zeros(4, max(map(len, ids)), dtype=torch.long)
     for i, t in enumerate(ids):
         tokens[i, : len(t)] = torch.tensor(t)
-    batch = {"audio": torch.randn(4, 16000) * 0.1, "audio_lens": torch.tensor([16000] * 4),
-             "lang_ids": torch.zeros(4, dtype=torch.long), "tokens": tokens, "token_lens": torch.tensor(list(map(len, ids)))}
+    batch = {
+        "audio": torch.randn(4, 16000) * 0.1,
+        "audio_lens": torch.tensor([16000] * 4),
+        "lang_ids": torch.zeros(4, dtype=torch.long),
+        "tokens": tokens,
+        "token_lens": torch.tensor(list(map(len, ids))),
+    }
     llm_before = {k: v.clone() for k, v in model.llm.state_dict().items()}
     proj_before = {k: v.clone() for k, v in model.perception.modality_adapter.state_dict().items()}
     model.train()
@@ -221,7 +250,7 @@ def test_real_gemma3_270m_trains_the_projection_and_decodes(parts, tmp_path_fact
     assert any(not torch.equal(v, proj_before[k]) for k, v in model.perception.modality_adapter.state_dict().items())
     model.eval()
     rows, over = model.generate_ids(batch, tokens_per_second=4.0, min_tokens=2)
-    assert all((len(r) == 6) if o else (len(r) < 6) for r, o in zip(rows, over))  # cap: 2 + 4 x 1 s
+    assert all((len(r) == 6) if o else (len(r) < 6) for r, o in zip(rows, over, strict=True))  # cap: 2 + 4 x 1 s
 
 
 def test_bf16_under_deepspeed_is_torch_autocast_with_a_32_bit_trainer():
@@ -262,8 +291,11 @@ def test_encoder_lora_trains_the_adapters_only_and_survives_a_reload(parts, tmp_
     assert len(g["encoder_lora"]) == n_layers * 2 * 2  # A and B for linear_q and linear_v in every layer
     assert all(p.requires_grad for p in g["encoder_lora"]) and not any(p.requires_grad for p in g["encoder"])
     opt = model.configure_optimizers()["optimizer"]
-    assert {x["name"]: x["initial_lr"] for x in opt.param_groups} == {"projection": 1e-3, "llm": 1e-4,
-                                                                       "encoder_lora": 1e-2}
+    assert {x["name"]: x["initial_lr"] for x in opt.param_groups} == {
+        "projection": 1e-3,
+        "llm": 1e-4,
+        "encoder_lora": 1e-2,
+    }
     model.train()
     assert not model.perception.encoder.training
     before = {k: v.clone() for k, v in model.perception.encoder.state_dict().items()}
@@ -273,8 +305,14 @@ def test_encoder_lora_trains_the_adapters_only_and_survives_a_reload(parts, tmp_
     changed = {k for k, v in model.perception.encoder.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(".lora_" in k for k in changed)
     path = tmp_path / "lora.ckpt"
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                "pytorch-lightning_version": pl_version()}, path)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": pl_version(),
+        },
+        path,
+    )
     again = MayaSALM.load_from_checkpoint(str(path), map_location="cpu", weights_only=False)
     assert again.cfg.encoder_lora.rank == 4
     mine = again.state_dict()

@@ -28,8 +28,9 @@ def _settings(**trainer):
 def test_cpu_config_with_an_llm_passes(tmp_path, llm_dir):
     art = tmp_path / "train_clips.arrow"
     art.write_bytes(b"x")
-    report = check(_settings(), "stage2b", llm_dir, [str(art), str(llm_dir)], tmp_path / "ckpt", 10_000_000,
-                   cuda_devices=0)
+    report = check(
+        _settings(), "stage2b", llm_dir, [str(art), str(llm_dir)], tmp_path / "ckpt", 10_000_000, cuda_devices=0
+    )
     assert report["ok"] and report["artifacts"] == 2
     assert (report["llm_hidden_size"], report["llm_layers"]) == (32, 1)
 
@@ -38,12 +39,21 @@ def test_every_failure_is_listed(tmp_path, llm_dir):
     no_weights = tmp_path / "llm"
     no_weights.mkdir()
     (no_weights / "config.json").write_text((llm_dir / "config.json").read_text())
-    s = _settings(accelerator="gpu", devices=8, precision="bf16-mixed", strategy="deepspeed",
-                  checkpoint_every_n_steps=1)
+    s = _settings(
+        accelerator="gpu", devices=8, precision="bf16-mixed", strategy="deepspeed", checkpoint_every_n_steps=1
+    )
     s["stage2"]["stage2b"]["max_steps"] = 10_000_000
     with pytest.raises(MayaError) as e:
-        check(s, "stage2b", no_weights, [str(tmp_path / "missing.ckpt")], tmp_path / "ckpt", 2_066_000_000,
-              cuda_devices=2, bf16=False)
+        check(
+            s,
+            "stage2b",
+            no_weights,
+            [str(tmp_path / "missing.ckpt")],
+            tmp_path / "ckpt",
+            2_066_000_000,
+            cuda_devices=2,
+            bf16=False,
+        )
     msg = str(e.value)
     assert msg.startswith("Stage-2b readiness failed")
     assert "GPUs: the trainer wants 8, 2 visible" in msg

@@ -10,9 +10,14 @@ import torch
 from tests.helpers import TINY_CONFIG, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-STAGE2 = {"stage2": {"stage2a": {"max_steps": 3}, "stage2b": {"max_steps": 2},
-                     "trainer": {"val_check_interval": 2, "checkpoint_every_n_steps": 2, "log_every_n_steps": 1}},
-          "stage3": {"max_steps": 2, "top_fraction": 0.5}}
+STAGE2 = {
+    "stage2": {
+        "stage2a": {"max_steps": 3},
+        "stage2b": {"max_steps": 2},
+        "trainer": {"val_check_interval": 2, "checkpoint_every_n_steps": 2, "log_every_n_steps": 1},
+    },
+    "stage3": {"max_steps": 2, "top_fraction": 0.5},
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +66,10 @@ def test_stage3_fine_tunes_2b_on_the_cleanest_clips_at_a_tenth_of_its_lr(stage2_
     b = json.loads((stage2_run / "results/stage2b/train_summary.json").read_text())
     assert s3["stage"] == "stage3" and s3["steps"] == 2 and s3["init"].endswith("results/stage2b/final.ckpt")
     assert s3["train_clips"] == chosen.num_rows
-    assert s3["optim"]["llm_lr"] == 0.1 * b["optim"]["llm_lr"] and s3["optim"]["projection_lr"] == 0.1 * b["optim"]["projection_lr"]
+    assert (
+        s3["optim"]["llm_lr"] == 0.1 * b["optim"]["llm_lr"]
+        and s3["optim"]["projection_lr"] == 0.1 * b["optim"]["projection_lr"]
+    )
 
 
 def test_final_checkpoint_reloads_with_one_call_and_decodes(stage2_run):
@@ -102,9 +110,9 @@ s2 = cfg["stage2"]
 s2["trainer"].update(strategy="deepspeed", devices=int(sys.argv[2]))
 settings = {"stage2": s2, "stage3": cfg["stage3"], "languages": cfg["languages"],
             "data": {"sample_rate": cfg["data"]["sample_rate"], "bucket_edges_s": cfg["data"]["bucket_edges_s"]}}
-summary = train(settings, "stage2b", "results/stage2a/final.ckpt", "results/llm", "results/tokenizer/gemma", "results/splits",
-                "results/stage2/train_clips.arrow", "results/balance/weights.json", sys.argv[1], progress=False,
-                strategy=CPUDeepSpeedStrategy(config=s2["deepspeed"]))
+summary = train(settings, "stage2b", "results/stage2a/final.ckpt", "results/llm", "results/tokenizer/gemma",
+                "results/splits", "results/stage2/train_clips.arrow", "results/balance/weights.json", sys.argv[1],
+                progress=False, strategy=CPUDeepSpeedStrategy(config=s2["deepspeed"]))
 if summary:  # rank 0 alone writes and reports
     print("SUMMARY " + json.dumps(summary))
 """
@@ -125,8 +133,14 @@ def test_stage_2b_runs_lightning_deepspeed_zero2(stage2_run, tmp_path):
     out = tmp_path / "ds"
     script = tmp_path / "deepspeed_run.py"  # a file: Lightning starts rank 1 by running it again
     script.write_text(DEEPSPEED_RUN)
-    proc = subprocess.run([sys.executable, str(script), str(out), str(RANKS), json.dumps(TINY_CONFIG), json.dumps(STAGE2)],
-                          cwd=stage2_run, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out), str(RANKS), json.dumps(TINY_CONFIG), json.dumps(STAGE2)],
+        cwd=stage2_run,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     reports = [line for line in proc.stdout.splitlines() if line.startswith("SUMMARY ")]
     assert len(reports) == 1, proc.stdout[-3000:]
@@ -154,20 +168,27 @@ def test_stage_2b_runs_lightning_deepspeed_zero2(stage2_run, tmp_path):
 def test_report_shows_every_stage_per_language_with_over_length_counts(stage2_run):
     import csv
 
-    write_config(stage2_run / "stages.yaml",
-                 {"eval": {**TINY_CONFIG["eval"], "stages": ["stage1", "stage2a", "stage2b", "stage3"]}})
+    write_config(
+        stage2_run / "stages.yaml",
+        {"eval": {**TINY_CONFIG["eval"], "stages": ["stage1", "stage2a", "stage2b", "stage3"]}},
+    )
     snakemake(stage2_run, "reports/eval.html", "--cores", "2", "--configfile", "tiny.yaml", "stages.yaml")
-    rows = list(csv.DictReader(open(stage2_run / "results/eval/summary.csv")))
+    rows = list(csv.DictReader((stage2_run / "results/eval/summary.csv").read_text().splitlines()))
     series = {(r["stage"], r["decoder"]) for r in rows}
-    assert series == {("stage1", "tdt_greedy"), ("stage1", "ctc_greedy"), ("stage2a", "llm_greedy"),
-                      ("stage2b", "llm_greedy"), ("stage3", "llm_greedy")}
+    assert series == {
+        ("stage1", "tdt_greedy"),
+        ("stage1", "ctc_greedy"),
+        ("stage2a", "llm_greedy"),
+        ("stage2b", "llm_greedy"),
+        ("stage3", "llm_greedy"),
+    }
     tested = {r["language"] for r in rows if r["stage"] == "stage1"}  # languages with test clips
     for stage in ("stage2a", "stage2b", "stage3"):
         sel = [r for r in rows if r["stage"] == stage]
         assert {r["language"] for r in sel} == tested
         assert all(r["over_length"] != "" and 0 <= int(r["over_length"]) <= int(r["utterances"]) for r in sel)
-        hyps = [json.loads(line) for line in
-                open(stage2_run / f"results/eval/{stage}/heldout/llm_greedy/hyps.jsonl", encoding="utf-8")]
+        hyps_path = stage2_run / f"results/eval/{stage}/heldout/llm_greedy/hyps.jsonl"
+        hyps = [json.loads(line) for line in hyps_path.read_text(encoding="utf-8").splitlines()]
         assert hyps and all(isinstance(h["over_length"], bool) for h in hyps)
     assert all(r["over_length"] == "" for r in rows if r["stage"] == "stage1")
     page = (stage2_run / "reports/eval.html").read_text(encoding="utf-8")
@@ -197,8 +218,9 @@ def test_stage3_resumes_after_a_kill(stage2_run):
 def test_readiness_gate_fails_fast_without_gpus(stage2_run):
     write_config(stage2_run / "gpu.yaml", {"stage2": {"trainer": {"accelerator": "gpu", "devices": 8}}})
     before = (stage2_run / "results/stage2a/final.ckpt").stat().st_mtime
-    proc = snakemake(stage2_run, "results/stage2a/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml",
-                     "gpu.yaml", check=False)
+    proc = snakemake(
+        stage2_run, "results/stage2a/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml", "gpu.yaml", check=False
+    )
     assert proc.returncode != 0
     log = (stage2_run / "logs/stage2a/readiness.log").read_text()
     assert "Stage-2a readiness failed" in log and "GPUs: the trainer wants 8, 0 visible" in log

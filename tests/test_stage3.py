@@ -47,9 +47,14 @@ def test_choice_takes_the_lowest_cer_per_language_and_writes_its_scores(tmp_path
     assert t.column("segment_id").to_pylist() == [rows["segment_id"][i] for i in pool]
     # Stage-1 hypotheses: perfect for two clips per language, one wrong word for the others.
     perfect = {t.column("segment_id")[i].as_py() for i in (1, 4, 7, 10)}
-    hyps = [{"lang": r["language"], "ref": r["text_norm"],
-             "hyp": r["text_norm"] if r["segment_id"] in perfect else r["text_norm"].replace("xxxxx", "yyyyy", 1)}
-            for r in t.to_pylist()]
+    hyps = [
+        {
+            "lang": r["language"],
+            "ref": r["text_norm"],
+            "hyp": r["text_norm"] if r["segment_id"] in perfect else r["text_norm"].replace("xxxxx", "yyyyy", 1),
+        }
+        for r in t.to_pylist()
+    ]
     keep, cer = choose(tmp_path / "pool.parquet", hyps, {"hi": 2, "ta": 2})
     chosen = {t.column("segment_id")[int(i)].as_py() for i in keep}
     assert chosen == perfect and np.all(cer[keep] == 0) and np.all(cer[np.setdiff1d(np.arange(len(t)), keep)] > 0)

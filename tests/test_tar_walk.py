@@ -37,11 +37,14 @@ LONG = "x" * 150 + ".flac"
 NAMES = ["a.flac", "sub/b c.flac", "ünï©ødé.flac", "e" * 99 + ".flac"]
 
 
-@pytest.mark.parametrize("fmt, names", [
-    (tarfile.GNU_FORMAT, NAMES + [LONG]),
-    (tarfile.PAX_FORMAT, NAMES + [LONG]),
-    (tarfile.USTAR_FORMAT, NAMES[:2] + ["p" * 80 + "/" + "q" * 90 + ".flac"]),
-])
+@pytest.mark.parametrize(
+    "fmt, names",
+    [
+        (tarfile.GNU_FORMAT, NAMES + [LONG]),
+        (tarfile.PAX_FORMAT, NAMES + [LONG]),
+        (tarfile.USTAR_FORMAT, NAMES[:2] + ["p" * 80 + "/" + "q" * 90 + ".flac"]),
+    ],
+)
 def test_matches_tarfile(tmp_path, fmt, names):
     path = make_tar(tmp_path / "t.tar", fmt, names)
     w = walk_tar(path)

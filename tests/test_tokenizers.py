@@ -13,9 +13,16 @@ from maya.errors import MayaError
 from maya.shard_schema import LANGUAGES
 from maya.text.normalize import normalize_text
 from maya.text.scripts import script_fraction
-from maya.tokenizers import (load_gemma_tokenizer, plan_balanced_sample, script_fractions, text_hashes,
-                             train_bpe, unk_count, unk_count_file, write_sample)
-
+from maya.tokenizers import (
+    load_gemma_tokenizer,
+    plan_balanced_sample,
+    script_fractions,
+    text_hashes,
+    train_bpe,
+    unk_count,
+    unk_count_file,
+    write_sample,
+)
 
 # pandas' SipHash of "नमस्ते" (UTF-8) with its default key, fixed by this test.
 NAMASTE_HASH = 4995449451691297106
@@ -32,8 +39,9 @@ def train_parquet(tmp_path_factory, texts):
     rows = [(lang, t) for lang, ts in texts.items() for t in ts for _ in range(2)]
     rows += [("hi", "english words in a hindi row"), ("en", "x" * 401), ("ta", None), ("ta", "")]
     path = tmp_path_factory.mktemp("split") / "train.parquet"
-    pq.write_table(pa.table({"language": [r[0] for r in rows], "text_norm": [r[1] for r in rows]}), path,
-                   row_group_size=500)
+    pq.write_table(
+        pa.table({"language": [r[0] for r in rows], "text_norm": [r[1] for r in rows]}), path, row_group_size=500
+    )
     return path
 
 
@@ -71,7 +79,7 @@ def test_balanced_sample_follows_shares(train_parquet, texts, tmp_path):
 
 
 def test_whole_sample_is_every_distinct_text_once(train_parquet, texts, tmp_path):
-    plan = plan_balanced_sample(train_parquet, {lang: 1.0 for lang in texts}, None, seed=3)
+    plan = plan_balanced_sample(train_parquet, dict.fromkeys(texts, 1.0), None, seed=3)
     lines = _sample(train_parquet, tmp_path, plan)
     assert sorted(lines) == sorted(t for ts in texts.values() for t in ts if t)
 

@@ -23,12 +23,30 @@ TINY = ("--configfile", "tiny.yaml")
 N_INDEX = len(TINY_CONFIG["languages"]) + len(KINDS)  # 1 demo shard per language + broken shards
 N_MANIFEST = len(TINY_CONFIG["languages"]) + 1  # demo languages + broken/hi
 # Everything that reads the splits: a changed clip anywhere upstream reruns these once.
-FROM_SPLITS = {"make_splits": 1, "balance_languages": 1, "lhotse_inputs": 1, "train_tokenizer": 1,
-               "batching_artifacts": 1, "fertility_report": 1, "train_stage1": 1, "export_stage1": 1,
-               "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
+FROM_SPLITS = {
+    "make_splits": 1,
+    "balance_languages": 1,
+    "lhotse_inputs": 1,
+    "train_tokenizer": 1,
+    "batching_artifacts": 1,
+    "fertility_report": 1,
+    "train_stage1": 1,
+    "export_stage1": 1,
+    "decode_testset": 2,
+    "score_testset": 2,
+    "eval_summary": 1,
+    "eval_report": 1,
+}
 QC = "results/qc/summary.json"  # run this far (not through training) where the rest is only planned
 # Everything downstream of a retrained model (held-out test set x 2 decoders).
-FROM_MODEL = {"train_stage1": 1, "export_stage1": 1, "decode_testset": 2, "score_testset": 2, "eval_summary": 1, "eval_report": 1}
+FROM_MODEL = {
+    "train_stage1": 1,
+    "export_stage1": 1,
+    "decode_testset": 2,
+    "score_testset": 2,
+    "eval_summary": 1,
+    "eval_report": 1,
+}
 
 
 def ran(repo, *args):
@@ -39,7 +57,11 @@ def ran(repo, *args):
 
 def test_full_run_outputs_reconcile(tiny_run):
     assert (tiny_run / "results/shards/demo.tsv").read_text().splitlines() == [
-        "lang\tshard_id", "en\tshard_00000", "hi\tshard_00000", "ta\tshard_00000"]
+        "lang\tshard_id",
+        "en\tshard_00000",
+        "hi\tshard_00000",
+        "ta\tshard_00000",
+    ]
     summary = json.loads((tiny_run / "results/qc/summary.json").read_text())
     t = summary["total"]
     assert t["clips_in"] == t["clips_kept"] + sum(t["quarantined_by_reason"].values())
@@ -62,8 +84,19 @@ def test_full_run_outputs_reconcile(tiny_run):
         lines = (tiny_run / f"results/manifests/{corpus}/{lang}.jsonl").read_text().splitlines()
         assert len(lines) == kept
         entry = json.loads(lines[0])
-        assert {"audio_filepath", "duration", "text", "lang", "taskname", "source_lang", "target_lang",
-                "tar_path", "tar_offset", "tar_nbytes", "shard_id"} <= set(entry)
+        assert {
+            "audio_filepath",
+            "duration",
+            "text",
+            "lang",
+            "taskname",
+            "source_lang",
+            "target_lang",
+            "tar_path",
+            "tar_offset",
+            "tar_nbytes",
+            "shard_id",
+        } <= set(entry)
     # The shard with an awkward directory name went through like any other.
     assert json.loads((tiny_run / f"results/qc/broken/hi/{ODD_NAME}.json").read_text())["clips_kept"] == 6
     assert (tiny_run / "logs/index_shard/broken/hi/garbage_tar.log").read_text().count("unreadable_tar")
@@ -80,8 +113,13 @@ def test_changed_shard_reruns_only_its_chain(tiny_copy):
     os.utime(manifest, (later, later))
     assert planned_jobs(tiny_copy, *TINY) == {}
     manifest.write_text(manifest.read_text() + "\n")
-    assert planned_jobs(tiny_copy, *TINY) == {"index_shard": 1, "qc_summary": 1, "build_manifest": 1,
-                                              **FROM_SPLITS, "all": 1}
+    assert planned_jobs(tiny_copy, *TINY) == {
+        "index_shard": 1,
+        "qc_summary": 1,
+        "build_manifest": 1,
+        **FROM_SPLITS,
+        "all": 1,
+    }
     # Run the shard's own chain: it finds the same clips (the edit was a blank line), so its
     # outputs are byte-identical and nothing downstream is left to rerun.
     assert ran(tiny_copy, QC) == {"index_shard": 1, "qc_summary": 1}
@@ -94,8 +132,15 @@ def test_adding_shards_leaves_existing_ones_alone(tiny_copy):
     cfg = {**TINY_CONFIG, "demo_corpus": {**TINY_CONFIG["demo_corpus"], "shards_per_language": 2}}
     write_config(tiny_copy / "tiny.yaml", cfg)
     n = len(TINY_CONFIG["languages"])
-    assert planned_jobs(tiny_copy, *TINY) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n,
-                                              "qc_summary": 1, "build_manifest": n, **FROM_SPLITS, "all": 1}
+    assert planned_jobs(tiny_copy, *TINY) == {
+        "synthesise_demo_shard": n,
+        "list_shards": 1,
+        "index_shard": n,
+        "qc_summary": 1,
+        "build_manifest": n,
+        **FROM_SPLITS,
+        "all": 1,
+    }
     assert ran(tiny_copy, QC) == {"synthesise_demo_shard": n, "list_shards": 1, "index_shard": n, "qc_summary": 1}
     assert old.stat().st_mtime_ns == before
     assert planned_jobs(tiny_copy, *TINY) == {"build_manifest": n, **FROM_SPLITS, "all": 1}
@@ -107,24 +152,49 @@ def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
         return planned_jobs(tiny_copy, *TINY)
 
     assert plan({"qc": {"duration_tolerance_s": 0.2}}) == {
-        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, **FROM_SPLITS, "all": 1}
+        "index_shard": N_INDEX,
+        "qc_summary": 1,
+        "build_manifest": N_MANIFEST,
+        **FROM_SPLITS,
+        "all": 1,
+    }
     # The QC summary feeds the report (and the config hash in its provenance changes).
     assert plan({"qc": {"max_failed_shard_fraction": 0.2}}) == {"qc_summary": 1, "eval_report": 1, "all": 1}
     assert plan({"demo_corpus": {**TINY_CONFIG["demo_corpus"], "seed": 99}}) == {
-        "synthesise_demo_shard": 3, "index_shard": 3, "qc_summary": 1, "build_manifest": 3, **FROM_SPLITS, "all": 1}
+        "synthesise_demo_shard": 3,
+        "index_shard": 3,
+        "qc_summary": 1,
+        "build_manifest": 3,
+        **FROM_SPLITS,
+        "all": 1,
+    }
     assert plan({"splits": {"val_fraction": 0.2}}) == {**FROM_SPLITS, "all": 1}
     assert plan({"tokenizer": {"vocab_size": 900}}) == {
-        "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1, **FROM_MODEL, "all": 1}
+        "train_tokenizer": 1,
+        "batching_artifacts": 1,
+        "fertility_report": 1,
+        **FROM_MODEL,
+        "all": 1,
+    }
     assert plan({"batching": {"num_buckets": 3}}) == {"batching_artifacts": 1, **FROM_MODEL, "all": 1}
     # A training setting retrains and touches nothing in the data stages.
     assert plan({"stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 0.5}}}) == {**FROM_MODEL, "all": 1}
     # Evaluation never retrains: a scoring setting rescores without decoding, a report setting
     # rebuilds only the report, a decoding setting re-decodes.
-    assert plan({"eval": {**TINY_CONFIG["eval"], "bootstrap_samples": 3}}) == {"score_testset": 2, "eval_summary": 1, "eval_report": 1,
-                                                        "all": 1}
+    assert plan({"eval": {**TINY_CONFIG["eval"], "bootstrap_samples": 3}}) == {
+        "score_testset": 2,
+        "eval_summary": 1,
+        "eval_report": 1,
+        "all": 1,
+    }
     assert plan({"eval": {**TINY_CONFIG["eval"], "report_title": "Another title"}}) == {"eval_report": 1, "all": 1}
-    assert plan({"eval": {**TINY_CONFIG["eval"], "batch_size": 3}}) == {"decode_testset": 2, "score_testset": 2, "eval_summary": 1,
-                                                 "eval_report": 1, "all": 1}
+    assert plan({"eval": {**TINY_CONFIG["eval"], "batch_size": 3}}) == {
+        "decode_testset": 2,
+        "score_testset": 2,
+        "eval_summary": 1,
+        "eval_report": 1,
+        "all": 1,
+    }
 
 
 def test_library_code_change_reruns_the_rules_that_import_it(tiny_copy):
@@ -134,22 +204,42 @@ def test_library_code_change_reruns_the_rules_that_import_it(tiny_copy):
     with open(tiny_copy / "maya/qc.py", "a") as f:
         f.write("\n# a change in QC\n")
     assert planned_jobs(tiny_copy, *TINY) == {
-        "index_shard": N_INDEX, "qc_summary": 1, "build_manifest": N_MANIFEST, **FROM_SPLITS, "all": 1}
+        "index_shard": N_INDEX,
+        "qc_summary": 1,
+        "build_manifest": N_MANIFEST,
+        **FROM_SPLITS,
+        "all": 1,
+    }
 
 
 def test_tokenizer_code_change_leaves_data_stages_alone(tiny_copy):
     with open(tiny_copy / "maya/tokenizers.py", "a") as f:
         f.write("\n# a change in tokenizer code\n")
     assert planned_jobs(tiny_copy, *TINY) == {
-        "gemma_tokenizer": 1, "train_tokenizer": 1, "batching_artifacts": 1, "fertility_report": 1,
-        **FROM_MODEL, "all": 1}
+        "gemma_tokenizer": 1,
+        "train_tokenizer": 1,
+        "batching_artifacts": 1,
+        "fertility_report": 1,
+        **FROM_MODEL,
+        "all": 1,
+    }
 
 
 def test_exceeding_qc_limits_stops_with_a_clear_error(tiny_copy):
-    cfg = {**TINY_CONFIG, "corpora": [
-        {"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"},
-        {"name": "broken", "format": "final_export", "root": "results/corpus/broken", "synthesise": "broken",
-         "languages": ["hi"], "max_failed_shard_fraction": 0.1}]}
+    cfg = {
+        **TINY_CONFIG,
+        "corpora": [
+            {"name": "demo", "format": "final_export", "root": "results/corpus/demo", "synthesise": "demo"},
+            {
+                "name": "broken",
+                "format": "final_export",
+                "root": "results/corpus/broken",
+                "synthesise": "broken",
+                "languages": ["hi"],
+                "max_failed_shard_fraction": 0.1,
+            },
+        ],
+    }
     write_config(tiny_copy / "tiny.yaml", cfg)
     proc = snakemake(tiny_copy, "--cores", "2", *TINY, check=False)
     assert proc.returncode != 0
@@ -186,8 +276,12 @@ def test_on_disk_corpus_reruns_a_shard_whose_companion_file_changed(tiny_run, tm
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_run / "results/corpus/demo", corpus)
     repo = copy_repo(tmp_path / "repo")
-    cfg = {"languages": ["en", "hi", "ta"], "stage1": TINY_CONFIG["stage1"], "eval": TINY_CONFIG["eval"],
-           "corpora": [{"name": "ext", "format": "final_export", "root": str(corpus)}]}
+    cfg = {
+        "languages": ["en", "hi", "ta"],
+        "stage1": TINY_CONFIG["stage1"],
+        "eval": TINY_CONFIG["eval"],
+        "corpora": [{"name": "ext", "format": "final_export", "root": str(corpus)}],
+    }
     write_config(repo / "tiny.yaml", cfg)
     snakemake(repo, "--cores", "2", QC, *TINY)  # indexing and QC are what a companion file touches
     assert planned_jobs(repo, QC, *TINY) == {}
@@ -251,16 +345,31 @@ def test_nemo_lhotse_dataloader_streams_train_members_from_the_original_tars(tin
 
     train_ids = {r["segment_id"] for r in train}
     # Manifest paths are relative to the workflow's working directory (the tiny run's repo).
-    not_train = sum(1 for path in {r["audio_path"] for r in train} for m in walk_tar(tiny_run / path).members
-                    if m.name.rsplit(".", 1)[0] not in train_ids)
+    not_train = sum(
+        1
+        for path in {r["audio_path"] for r in train}
+        for m in walk_tar(tiny_run / path).members
+        if m.name.rsplit(".", 1)[0] not in train_ids
+    )
     assert not_train > 0  # the skip path is really exercised
     cwd = os.getcwd()
     os.chdir(tmp_path)  # not the workflow's directory: every path in input_cfg.yaml is absolute
     try:
         dl = get_lhotse_dataloader_from_config(
-            {"input_cfg": str(tiny_run / "results/lhotse/input_cfg.yaml"), "use_lhotse": True, "batch_size": 8, "shard_seed": 0,
-             "seed": 0, "num_workers": 0, "shuffle": True}, global_rank=0, world_size=1, dataset=Cuts())
-        seen = [item for _, batch in zip(range(6), dl) for item in batch]
+            {
+                "input_cfg": str(tiny_run / "results/lhotse/input_cfg.yaml"),
+                "use_lhotse": True,
+                "batch_size": 8,
+                "shard_seed": 0,
+                "seed": 0,
+                "num_workers": 0,
+                "shuffle": True,
+            },
+            global_rank=0,
+            world_size=1,
+            dataset=Cuts(),
+        )
+        seen = [item for _, batch in zip(range(6), dl, strict=False) for item in batch]
     finally:
         os.chdir(cwd)
     assert len(seen) == 48
@@ -272,14 +381,23 @@ def test_nemo_lhotse_dataloader_streams_train_members_from_the_original_tars(tin
 def test_two_clean_runs_are_byte_identical(tiny_run, tmp_path):
     repo = copy_repo(tmp_path / "repo")
     write_config(repo / "tiny.yaml", TINY_CONFIG)
-    compared = ["results/corpus/demo/lang=hi/shard_00000/audio.tar", "results/qc/summary.json",
-                "results/splits/train.parquet", "results/splits/val.parquet", "results/splits/test.parquet",
-                "results/splits/report.json", "results/tokenizer/bpe1024/tokenizer.model",
-                "results/tokenizer/bpe1024/vocab.txt", "results/balance/weights.json", "results/batching/bins.json",
-                "results/lhotse/input_cfg.yaml"]
+    compared = [
+        "results/corpus/demo/lang=hi/shard_00000/audio.tar",
+        "results/qc/summary.json",
+        "results/splits/train.parquet",
+        "results/splits/val.parquet",
+        "results/splits/test.parquet",
+        "results/splits/report.json",
+        "results/tokenizer/bpe1024/tokenizer.model",
+        "results/tokenizer/bpe1024/vocab.txt",
+        "results/balance/weights.json",
+        "results/batching/bins.json",
+        "results/lhotse/input_cfg.yaml",
+    ]
     targets = [f.replace("/input_cfg.yaml", "") for f in compared]  # the Lhotse rule's output is its folder
     snakemake(repo, "--cores", "2", *targets, *TINY)  # the data artifacts, not training
     for f in compared:
         # input_cfg.yaml names its manifests by absolute path (NeMo may run from anywhere).
-        assert (repo / f).read_bytes().replace(bytes(repo), b"REPO") == \
-            (tiny_run / f).read_bytes().replace(bytes(tiny_run), b"REPO"), f
+        assert (repo / f).read_bytes().replace(bytes(repo), b"REPO") == (tiny_run / f).read_bytes().replace(
+            bytes(tiny_run), b"REPO"
+        ), f

@@ -17,7 +17,9 @@ def main(args):
         w = csv.writer(f)
         w.writerow(["language", "hours_before", "share_before", "share_after", "hours_after"])
         for lang, v in out["languages"].items():
-            w.writerow([lang, v["hours_before"], round(v["share_before"], 5), round(v["share_after"], 5), v["hours_after"]])
+            w.writerow(
+                [lang, v["hours_before"], round(v["share_before"], 5), round(v["share_after"], 5), v["hours_after"]]
+            )
 
 
 def build_parser():

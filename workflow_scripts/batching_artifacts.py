@@ -16,10 +16,13 @@ def main(args):
 
     table = write_train_clips(args.train, args.tokenizer, args.out_clips)
     b = json.loads(args.settings)
-    bins = batching_artifacts(table, b["bucket_edges_s"], b["num_buckets"], b["num_subbuckets"], b["subsampling_factor"])
+    bins = batching_artifacts(
+        table, b["bucket_edges_s"], b["num_buckets"], b["num_subbuckets"], b["subsampling_factor"]
+    )
     n_params = model_summary(b["model"], table.meta["vocab_size"], b["num_languages"])["total"]
-    bins["bucket_batch_size"] = bucket_batch_sizes(bins["bucket_duration_bins_2d"], b["model"], n_params,
-                                                   table.meta["vocab_size"], b["gpu_memory_budget_gb"])
+    bins["bucket_batch_size"] = bucket_batch_sizes(
+        bins["bucket_duration_bins_2d"], b["model"], n_params, table.meta["vocab_size"], b["gpu_memory_budget_gb"]
+    )
     bins["bucket_batch_size_budget_gb"] = b["gpu_memory_budget_gb"]
     Path(args.out_bins).write_text(json.dumps(bins, indent=1) + "\n")
     for lang, v in bins["tokens_per_encoder_frame"]["by_language"].items():
@@ -32,8 +35,12 @@ def build_parser():
     p = parser(__doc__)
     p.add_argument("--train", required=True)
     p.add_argument("--tokenizer", required=True, help="Stage-1 tokenizer dir")
-    p.add_argument("--settings", required=True, help="config.batching + data.bucket_edges_s + stage1.model, "
-                   "the sampler's gpu_memory_budget_gb and the language count as JSON (the rule passes them)")
+    p.add_argument(
+        "--settings",
+        required=True,
+        help="config.batching + data.bucket_edges_s + stage1.model, "
+        "the sampler's gpu_memory_budget_gb and the language count as JSON (the rule passes them)",
+    )
     p.add_argument("--out-clips", required=True, help="clip table (Arrow IPC, maya.clip_table)")
     p.add_argument("--out-bins", required=True)
     return p

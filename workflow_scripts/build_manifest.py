@@ -22,10 +22,18 @@ def main(args):
     shards = [s for lang, s in read_listing(args.listing) if lang == args.lang]
     paths = [Path(args.index_dir) / args.lang / f"{s}.parquet" for s in shards]
     dups = pq.read_table(args.duplicates)
-    dups = dups.filter(pc.and_(pc.equal(dups.column("corpus"), args.corpus), pc.equal(dups.column("language"), args.lang)))
+    dups = dups.filter(
+        pc.and_(pc.equal(dups.column("corpus"), args.corpus), pc.equal(dups.column("language"), args.lang))
+    )
     stats = build_manifest(paths, args.parquet, args.jsonl, duplicates=dups)
-    log.info("%s: %d shards -> %d clips, %.3f h (%d cross-shard duplicates left out)", args.lang, len(paths),
-             stats["clips"], stats["hours"], dups.num_rows)
+    log.info(
+        "%s: %d shards -> %d clips, %.3f h (%d cross-shard duplicates left out)",
+        args.lang,
+        len(paths),
+        stats["clips"],
+        stats["hours"],
+        dups.num_rows,
+    )
 
 
 def build_parser():

@@ -21,16 +21,30 @@ def main(args):
 
     from maya.report import build_report, now
 
-    key = lambda p: "/".join(Path(p).parent.parts[-3:])
+    def key(p):
+        return "/".join(Path(p).parent.parts[-3:])
+
     provenance = json.loads(args.provenance)
     provenance["generated"] = now()
     for m in args.models:
         provenance[f"checkpoint {m}"] = f"sha256 {_sha256(m)}, written " + dt.datetime.fromtimestamp(
-            Path(m).stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = build_report(args.summary, {key(p): p for p in args.scores}, {key(p): p for p in args.rtfx}, args.balance,
-                       args.qc, args.train_summary, args.metrics, provenance, args.out, title=args.title,
-                       bins_json=args.bins,
-                       stage_summaries={Path(p).parent.name: p for p in args.stage_summaries}, llm_name=args.llm_name)
+            Path(m).stat().st_mtime, dt.UTC
+        ).strftime("%Y-%m-%d %H:%M UTC")
+    out = build_report(
+        args.summary,
+        {key(p): p for p in args.scores},
+        {key(p): p for p in args.rtfx},
+        args.balance,
+        args.qc,
+        args.train_summary,
+        args.metrics,
+        provenance,
+        args.out,
+        title=args.title,
+        bins_json=args.bins,
+        stage_summaries={Path(p).parent.name: p for p in args.stage_summaries},
+        llm_name=args.llm_name,
+    )
     print(f"{args.out}: {out['bytes']:,} bytes, languages {', '.join(out['languages'])}")
 
 
@@ -44,8 +58,12 @@ def build_parser():
     p.add_argument("--bins", help="results/batching/bins.json (tokens per encoder frame)")
     p.add_argument("--train-summary")
     p.add_argument("--metrics")
-    p.add_argument("--stage-summaries", nargs="*", default=[],
-                   help="results/{stage2a,stage2b,stage3}/train_summary.json of the Stage-2/3 rows")
+    p.add_argument(
+        "--stage-summaries",
+        nargs="*",
+        default=[],
+        help="results/{stage2a,stage2b,stage3}/train_summary.json of the Stage-2/3 rows",
+    )
     p.add_argument("--llm-name", default="", help="what the Stage-2 decoder is (stage2.llm_name)")
     p.add_argument("--models", nargs="*", default=[])
     p.add_argument("--provenance", default="{}", help="JSON: git commit, config hash, run name, ...")

@@ -11,9 +11,11 @@ def main(args):
     from maya.evaluation import summary_rows
 
     rows = []
-    for scores, rtfx in zip(args.scores, args.rtfx):
+    for scores, rtfx in zip(args.scores, args.rtfx, strict=True):
         stage, testset, decoder = Path(scores).parent.parts[-3:]
-        rows += summary_rows(stage, testset, decoder, json.loads(Path(scores).read_text()), json.loads(Path(rtfx).read_text()))
+        rows += summary_rows(
+            stage, testset, decoder, json.loads(Path(scores).read_text()), json.loads(Path(rtfx).read_text())
+        )
     if not rows:
         raise SystemExit("error: no scored utterances in any test set")
     with open(args.out, "w", newline="") as f:

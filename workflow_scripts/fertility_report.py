@@ -15,7 +15,7 @@ def main(args):
     texts = {}
     for path in args.text:
         t = pq.read_table(path, columns=["language", "text_norm"])
-        for lang, s in zip(t.column("language").to_pylist(), t.column("text_norm").to_pylist()):
+        for lang, s in zip(t.column("language").to_pylist(), t.column("text_norm").to_pylist(), strict=True):
             texts.setdefault(lang, set()).add(s)
     texts = {lang: sorted(v) for lang, v in texts.items()}
     report = fertility_report(args.bpe, args.gemma, texts)

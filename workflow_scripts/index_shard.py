@@ -43,16 +43,25 @@ def main(args):
         settings = QCSettings(**job.get("settings", {}))
     except TypeError as e:
         raise MayaError(f"--job: settings: {e}") from None
-    result = index_shard(job["format"], job["corpus"], job["root"], job["lang"], job["shard"],
-                         job.get("columns") or {}, settings)
+    result = index_shard(
+        job["format"], job["corpus"], job["root"], job["lang"], job["shard"], job.get("columns") or {}, settings
+    )
     for out in (args.index, args.report, args.quarantine):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(result.index, args.index)
     pq.write_table(result.quarantine, args.quarantine)
     Path(args.report).write_text(json.dumps(result.report, indent=1, ensure_ascii=False) + "\n")
     r = result.report
-    log.info("%s/%s/%s: %s, %d clips in, %d kept, quarantined %s", job["corpus"], job["lang"], printable(job["shard"]),
-             r["status"], r["clips_in"], r["clips_kept"], r["quarantined_by_reason"] or "none")
+    log.info(
+        "%s/%s/%s: %s, %d clips in, %d kept, quarantined %s",
+        job["corpus"],
+        job["lang"],
+        printable(job["shard"]),
+        r["status"],
+        r["clips_in"],
+        r["clips_kept"],
+        r["quarantined_by_reason"] or "none",
+    )
     for p in r["problems"]:
         log.warning("%s: %s", p["code"], p["detail"])
 

@@ -3,13 +3,14 @@ manifest_N.jsonl of its train members, balancing weights and lang tags per entry
 skip_missing_manifest_entries so non-train members are read past, not yielded."""
 
 import json
+from pathlib import Path
 
 from maya.entry import parser, run
 from maya.lhotse_inputs import write_input_cfg
 
 
 def main(args):
-    weights = json.load(open(args.weights))
+    weights = json.loads(Path(args.weights).read_text())
     w = {(e["corpus"], e["language"]): e["weight"] for e in weights["entries"]}
     write_input_cfg(args.train, w, args.out_dir)
 

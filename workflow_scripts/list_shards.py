@@ -8,7 +8,6 @@ a shard's files are usable is QC's job.
 
 import json
 import logging
-
 from pathlib import Path
 
 from maya.corpus.catalog import corpus_shards, skipped_shards

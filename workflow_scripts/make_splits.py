@@ -15,8 +15,14 @@ def main(args):
     settings = SplitSettings(**json.loads(args.settings))
     report = make_splits(args.manifests, args.out_dir, settings)
     for lang, s in report["languages"].items():
-        log.info("%s: train %d, val %d, test %d clips; excluded %s", lang, s["train"]["clips"], s["val"]["clips"],
-                 s["test"]["clips"], s["excluded"] or "none")
+        log.info(
+            "%s: train %d, val %d, test %d clips; excluded %s",
+            lang,
+            s["train"]["clips"],
+            s["val"]["clips"],
+            s["test"]["clips"],
+            s["excluded"] or "none",
+        )
 
 
 def build_parser():

@@ -1,6 +1,6 @@
 """Readiness gate before GPU training: GPUs visible and enough of them, free disk for the checkpoints,
-the config valid (validated by Snakemake before any job), every input artifact present, pretrained weights readable. Fails fast, listing
-every problem at once."""
+the config valid (validated by Snakemake before any job), every input artifact present, pretrained
+weights readable. Fails fast, listing every problem at once."""
 
 import json
 

@@ -17,8 +17,13 @@ def main(args):
     settings = json.loads(args.settings)
     s1_model = settings["stage1_model"]
     encoder = model_summary(s1_model, 1024, len(settings["languages"]))["encoder"]  # the encoder ignores the vocab
-    counts = stage2_summary(s1_model["d_model"], encoder, args.llm, 1 + len(settings["languages"]),
-                            settings["stage2"]["projection_downsample"])["counts"]
+    counts = stage2_summary(
+        s1_model["d_model"],
+        encoder,
+        args.llm,
+        1 + len(settings["languages"]),
+        settings["stage2"]["projection_downsample"],
+    )["counts"]
     report = check(settings, args.stage, args.llm, args.artifacts, args.checkpoint_dir, counts["total"])
     write_report(report, args.out)
 
@@ -26,8 +31,9 @@ def main(args):
 def build_parser():
     p = parser(__doc__)
     p.add_argument("--stage", required=True, choices=["stage2a", "stage2b", "stage3"])
-    p.add_argument("--settings", required=True,
-                   help="JSON: stage2 (and stage3), languages, stage1_model (the validated config)")
+    p.add_argument(
+        "--settings", required=True, help="JSON: stage2 (and stage3), languages, stage1_model (the validated config)"
+    )
     p.add_argument("--llm", required=True, help="the LLM directory (results/llm)")
     add_gate_arguments(p)
     return p

@@ -11,12 +11,11 @@ from maya.entry import parser, run
 
 def main(args):
     import numpy as np
+    import torch
 
     from maya.evaluation import decode_testset, read_hypotheses
     from maya.stage1.inference import load_model
     from maya.stage3 import choose, pool_rows, quotas, rate_scores, write_rows
-
-    import torch
 
     settings = json.loads(args.settings)
     s, ev = settings["stage3"], settings["eval"]
@@ -28,17 +27,34 @@ def main(args):
     pool = pool_rows(code, dev, quota, s["pool_factor"])
     write_rows(args.train, pool, out / "pool.parquet", {"rate_deviation": dev[pool]})
     model = load_model(args.model, device)
-    decode_testset(model, out / "pool.parquet", "ctc", out / "pool_hyps.jsonl", batch_size=ev["batch_size"],
-                   lang_hint=True, progress=not args.no_progress)
+    decode_testset(
+        model,
+        out / "pool.parquet",
+        "ctc",
+        out / "pool_hyps.jsonl",
+        batch_size=ev["batch_size"],
+        lang_hint=True,
+        progress=not args.no_progress,
+    )
     hyps = read_hypotheses(out / "pool_hyps.jsonl")
-    keep, cer = choose(out / "pool.parquet", hyps, dict(zip(langs, quota.tolist())))
+    keep, cer = choose(out / "pool.parquet", hyps, dict(zip(langs, quota.tolist(), strict=True)))
     write_rows(out / "pool.parquet", keep, args.out, {"stage1_cer": cer[keep]})
     pool_lang = np.array([h["lang"] for h in hyps])
-    summary = {"settings": s, "languages": {
-        lang: {"train_clips": int((code == c).sum()), "quota": int(quota[c]), "pool": int((pool_lang == lang).sum()),
-               "pool_mean_cer": float(cer[pool_lang == lang].mean()) if (pool_lang == lang).any() else None,
-               "chosen_mean_cer": float(cer[keep][pool_lang[keep] == lang].mean()) if (pool_lang[keep] == lang).any() else None}
-        for c, lang in enumerate(langs)}}
+    summary = {
+        "settings": s,
+        "languages": {
+            lang: {
+                "train_clips": int((code == c).sum()),
+                "quota": int(quota[c]),
+                "pool": int((pool_lang == lang).sum()),
+                "pool_mean_cer": float(cer[pool_lang == lang].mean()) if (pool_lang == lang).any() else None,
+                "chosen_mean_cer": float(cer[keep][pool_lang[keep] == lang].mean())
+                if (pool_lang[keep] == lang).any()
+                else None,
+            }
+            for c, lang in enumerate(langs)
+        },
+    }
     Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{args.out}: {len(keep)} of {len(code)} train clips")
 

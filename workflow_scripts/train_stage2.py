@@ -13,9 +13,23 @@ from maya.entry import parser, run
 def main(args):
     from maya.stage2.train import train
 
-    settings = json.loads(Path(args.settings).read_text()) if args.settings.endswith(".json") else json.loads(args.settings)
-    s = train(settings, args.stage, args.init, args.llm, args.tokenizer, args.splits, args.train_clips, args.balance,
-              args.out_dir, workers=args.workers, progress=not args.no_progress, run_key=args.run_key)
+    settings = (
+        json.loads(Path(args.settings).read_text()) if args.settings.endswith(".json") else json.loads(args.settings)
+    )
+    s = train(
+        settings,
+        args.stage,
+        args.init,
+        args.llm,
+        args.tokenizer,
+        args.splits,
+        args.train_clips,
+        args.balance,
+        args.out_dir,
+        workers=args.workers,
+        progress=not args.no_progress,
+        run_key=args.run_key,
+    )
     if s:
         print(f"stage {s['stage']}: {s['steps']} steps in {s['wall_s']:.0f} s; val {json.dumps(s['final_val'])}")
 
@@ -32,7 +46,9 @@ def build_parser():
     p.add_argument("--balance", help="results/balance/weights.json (language rebalancing)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--run-key", default="", help="identity of settings+code; a different key restarts instead of resuming")
+    p.add_argument(
+        "--run-key", default="", help="identity of settings+code; a different key restarts instead of resuming"
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
 

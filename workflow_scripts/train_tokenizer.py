@@ -13,7 +13,7 @@ log = logging.getLogger("train_tokenizer")
 
 
 def main(args):
-    weights = json.load(open(args.weights))
+    weights = json.loads(Path(args.weights).read_text())
     shares = {lang: v["share_after"] for lang, v in weights["languages"].items()}
     t = {**section_defaults("tokenizer"), **json.loads(args.settings)}
     plan = plan_balanced_sample(args.train, shares, t["sample_sentences"], t["seed"])
@@ -34,8 +34,11 @@ def build_parser():
     p.add_argument("--weights", required=True, help="results/balance/weights.json")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--vocab-size", type=int, required=True)
-    p.add_argument("--settings", default="{}",
-                   help="config.tokenizer as JSON (character_coverage, split_by_unicode_script, sample_sentences, seed)")
+    p.add_argument(
+        "--settings",
+        default="{}",
+        help="config.tokenizer as JSON (character_coverage, split_by_unicode_script, sample_sentences, seed)",
+    )
     return p
 
 

@@ -8,9 +8,10 @@ clips are kept. Adding a format is one module with a class implementing :class:`
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 # Shard-level problems. `fatal` ones make the whole shard unusable (status "failed").
 MISSING_FILE = "missing_file"
@@ -85,8 +86,9 @@ class CorpusAdapter(Protocol):
     def shard_stamp(self, root: str, lang: str, shard_id: str) -> str:
         """A cheap fingerprint (names, sizes, mtimes) of the shard's other files."""
 
-    def scan(self, corpus: str, root: str, lang: str, shard_id: str,
-             columns: Mapping[str, str] | None = None) -> ShardScan:
+    def scan(
+        self, corpus: str, root: str, lang: str, shard_id: str, columns: Mapping[str, str] | None = None
+    ) -> ShardScan:
         """Every clip of the shard, with audio location and raw metadata."""
 
     def expected_clips(self, root: str, lang: str, shard_id: str) -> int:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,8 +77,7 @@ def _column(table: pa.Table, name: str, path: Path, problems: list[Problem] | No
 def _numbers(col, name: str, path: Path, problems: list[Problem] | None, integer: bool) -> list:
     """Finite numbers (NaN, inf, negative and non-numbers become None, counted in ``problems``)."""
     t = col.type
-    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
-            or _is_text(t) or _is_bytes(t)):
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or _is_text(t) or _is_bytes(t)):
         if problems is not None:
             problems.append(Problem(base.BAD_FIELD, f"{path}: column {name} is {t}, expected a number; ignored"))
         return [None] * len(col)
@@ -97,14 +96,18 @@ def _numbers(col, name: str, path: Path, problems: list[Problem] | None, integer
                 first = first if first is not None else v
         out.append(None if x is None else (int(x) if integer else x))
     if bad and problems is not None:
-        problems.append(Problem(base.BAD_FIELD, f"{path}: {bad} value(s) of column {name} are not usable "
-                                                f"numbers (e.g. {first!r}); {'taken from the audio' if not integer else 'ignored'}"))
+        problems.append(
+            Problem(
+                base.BAD_FIELD,
+                f"{path}: {bad} value(s) of column {name} are not usable "
+                f"numbers (e.g. {first!r}); {'taken from the audio' if not integer else 'ignored'}",
+            )
+        )
     return out
 
 
 def _json_kind(v) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(v), "number")
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(v), "number")
 
 
 def _is_count(v) -> bool:
@@ -115,10 +118,16 @@ def _is_count(v) -> bool:
 _MANIFEST_FIELDS = (
     ("language", lambda v: isinstance(v, str), "a string"),
     ("num_segments", _is_count, "a non-negative integer"),
-    ("member_sha256", lambda v: isinstance(v, dict) and all(
-        isinstance(k, str) and isinstance(x, str) for k, x in v.items()), "an object of name -> sha256 strings"),
-    ("files", lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
-     "an object of file name -> {sha256, ...}"),
+    (
+        "member_sha256",
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+        "an object of name -> sha256 strings",
+    ),
+    (
+        "files",
+        lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+        "an object of file name -> {sha256, ...}",
+    ),
 )
 
 
@@ -152,8 +161,9 @@ class FinalExport:
         except Exception:
             return 0
 
-    def scan(self, corpus: str, root: str, lang: str, shard_id: str,
-             columns: Mapping[str, str] | None = None) -> ShardScan:
+    def scan(
+        self, corpus: str, root: str, lang: str, shard_id: str, columns: Mapping[str, str] | None = None
+    ) -> ShardScan:
         d = shard_dir(root, lang, shard_id)
         scan = ShardScan(corpus, lang, shard_id)
         tar_path = d / AUDIO_TAR
@@ -173,10 +183,14 @@ class FinalExport:
             return scan
         missing = [c for c in REQUIRED_METADATA_COLUMNS if c not in meta.column_names]
         if missing:
-            scan.problems.append(Problem(
-                base.MISSING_COLUMN,
-                f"{d / METADATA} lacks column(s) {', '.join(missing)} (has {', '.join(meta.column_names)};"
-                " map names with `columns:` in the corpus config)", fatal=True))
+            scan.problems.append(
+                Problem(
+                    base.MISSING_COLUMN,
+                    f"{d / METADATA} lacks column(s) {', '.join(missing)} (has {', '.join(meta.column_names)};"
+                    " map names with `columns:` in the corpus config)",
+                    fatal=True,
+                )
+            )
             self._clips_from_manifest(scan, manifest, n=meta.num_rows)
             return scan
 
@@ -190,8 +204,9 @@ class FinalExport:
         elif walk.error:
             scan.problems.append(Problem(base.TRUNCATED_TAR, f"{tar_path}: {walk.error}"))
         if walk.skipped:
-            scan.problems.append(Problem(base.SKIPPED_MEMBERS,
-                                         f"{len(walk.skipped)} non-file members, e.g. {walk.skipped[0]}"))
+            scan.problems.append(
+                Problem(base.SKIPPED_MEMBERS, f"{len(walk.skipped)} non-file members, e.g. {walk.skipped[0]}")
+            )
         members = {}
         duplicate_members = []
         for m in walk.members:
@@ -204,8 +219,10 @@ class FinalExport:
         member_sha = manifest.get("member_sha256", {}) if manifest else {}
 
         try:
-            columns_ = [_column(meta, c, d / METADATA, scan.problems)
-                        for c in ("segment_id", "transcript", "duration_s", *_OPTIONAL_TEXT)]
+            columns_ = [
+                _column(meta, c, d / METADATA, scan.problems)
+                for c in ("segment_id", "transcript", "duration_s", *_OPTIONAL_TEXT)
+            ]
         except ColumnTypeError as e:
             scan.problems.append(Problem(base.BAD_COLUMN_TYPE, str(e), fatal=True))
             scan.clips.clear()
@@ -216,11 +233,22 @@ class FinalExport:
         tar_str = str(tar_path)
         clips = scan.clips
         # The hot loop of indexing (15,000 rows a shard): positional construction, local names.
-        for i, (seg, text, dur, speaker, domain, gender, lang_) in enumerate(zip(*columns_)):
+        for i, (seg, text, dur, speaker, domain, gender, lang_) in enumerate(zip(*columns_, strict=True)):
             if seg is not None and not isinstance(seg, str):
                 seg = str(seg)
-            clip = RawClip(seg if seg is not None else f"<row {i}>", text, dur, tar_str, None, None, None,
-                           lang_, speaker, domain, gender)
+            clip = RawClip(
+                seg if seg is not None else f"<row {i}>",
+                text,
+                dur,
+                tar_str,
+                None,
+                None,
+                None,
+                lang_,
+                speaker,
+                domain,
+                gender,
+            )
             if seg is None:
                 clip.reason, clip.detail = "missing_segment_id", f"{d / METADATA} row {i} has no segment_id"
             elif seg in seen_ids:
@@ -240,19 +268,34 @@ class FinalExport:
         for m in list(members.values()) + duplicate_members:
             if m.name in used_members and m not in duplicate_members:
                 continue
-            why = ("duplicate_member", f"{m.name} appears twice in {tar_path}") if m in duplicate_members \
+            why = (
+                ("duplicate_member", f"{m.name} appears twice in {tar_path}")
+                if m in duplicate_members
                 else ("orphan_member", f"{m.name} in {tar_path} has no row in {d / METADATA}")
-            scan.clips.append(RawClip(
-                segment_id=PurePosixPath(m.name).stem, transcript=None, duration_s=None,
-                audio_path=str(tar_path), member=m.name, offset=m.offset, nbytes=m.nbytes,
-                reason=why[0], detail=why[1]))
+            )
+            scan.clips.append(
+                RawClip(
+                    segment_id=PurePosixPath(m.name).stem,
+                    transcript=None,
+                    duration_s=None,
+                    audio_path=str(tar_path),
+                    member=m.name,
+                    offset=m.offset,
+                    nbytes=m.nbytes,
+                    reason=why[0],
+                    detail=why[1],
+                )
+            )
 
         if manifest:
             n = manifest.get("num_segments")
             if n is not None and n != len(walk.members):
-                scan.problems.append(Problem(
-                    base.MANIFEST_COUNT_MISMATCH,
-                    f"{d / MANIFEST} says {n} segments, {tar_path} holds {len(walk.members)} members"))
+                scan.problems.append(
+                    Problem(
+                        base.MANIFEST_COUNT_MISMATCH,
+                        f"{d / MANIFEST} says {n} segments, {tar_path} holds {len(walk.members)} members",
+                    )
+                )
             for name, facts in (manifest.get("files") or {}).items():
                 if isinstance(facts.get("sha256"), str) and unsafe_name(name) is None and (d / name).is_file():
                     scan.file_checksums.append((str(d / name), facts["sha256"]))
@@ -279,8 +322,11 @@ class FinalExport:
             scan.problems.append(Problem(base.MANIFEST_UNREADABLE, f"{path}: {e}"))
             return None
         if not isinstance(manifest, dict):
-            scan.problems.append(Problem(base.MANIFEST_UNREADABLE,
-                                         f"{path}: top level is a JSON {_json_kind(manifest)}, expected an object"))
+            scan.problems.append(
+                Problem(
+                    base.MANIFEST_UNREADABLE, f"{path}: top level is a JSON {_json_kind(manifest)}, expected an object"
+                )
+            )
             return None
         clean = {}
         for key, ok, expected in _MANIFEST_FIELDS:
@@ -289,12 +335,19 @@ class FinalExport:
             if ok(manifest[key]):
                 clean[key] = manifest[key]
             else:
-                scan.problems.append(Problem(base.BAD_FIELD, f"{path}: field {key} is a JSON "
-                                                             f"{_json_kind(manifest[key])}, expected {expected}; ignored"))
+                scan.problems.append(
+                    Problem(
+                        base.BAD_FIELD,
+                        f"{path}: field {key} is a JSON {_json_kind(manifest[key])}, expected {expected}; ignored",
+                    )
+                )
         if clean.get("language") not in (None, lang):
-            scan.problems.append(Problem(
-                base.MANIFEST_LANGUAGE_MISMATCH,
-                f"{path} says language {clean.get('language')!r}, the shard is under lang={lang}"))
+            scan.problems.append(
+                Problem(
+                    base.MANIFEST_LANGUAGE_MISMATCH,
+                    f"{path} says language {clean.get('language')!r}, the shard is under lang={lang}",
+                )
+            )
         return clean
 
     @staticmethod
@@ -311,8 +364,11 @@ class FinalExport:
             scan.problems.append(Problem(base.AUDIO_INDEX_MISMATCH, f"{path} unreadable ({e}); using the tar walk"))
             return None
         if problems:  # an index with unusable offsets is no claim at all: walk the headers
-            scan.problems.append(Problem(base.AUDIO_INDEX_MISMATCH,
-                                         f"{problems[0].detail.removesuffix('; ignored')}; using the tar walk"))
+            scan.problems.append(
+                Problem(
+                    base.AUDIO_INDEX_MISMATCH, f"{problems[0].detail.removesuffix('; ignored')}; using the tar walk"
+                )
+            )
             return None
         return cols
 
@@ -325,7 +381,7 @@ class FinalExport:
         wrong = 0
         first = None
         out = {}
-        for seg, name, offset, nbytes in zip(*cols):
+        for seg, name, offset, nbytes in zip(*cols, strict=True):
             if seg is None or name is None:
                 continue
             out[str(seg)] = name
@@ -334,9 +390,12 @@ class FinalExport:
                 wrong += 1
                 first = first or f"{name}: index says ({offset}, {nbytes}), tar has ({m.offset}, {m.nbytes})"
         if wrong:
-            scan.problems.append(Problem(
-                base.AUDIO_INDEX_MISMATCH,
-                f"{d / AUDIO_INDEX}: {wrong} rows disagree with the tar (using the tar); e.g. {first}"))
+            scan.problems.append(
+                Problem(
+                    base.AUDIO_INDEX_MISMATCH,
+                    f"{d / AUDIO_INDEX}: {wrong} rows disagree with the tar (using the tar); e.g. {first}",
+                )
+            )
         return out
 
     @staticmethod
@@ -346,8 +405,17 @@ class FinalExport:
         names = sorted((manifest or {}).get("member_sha256", {}))
         if names:
             for name in names:
-                scan.clips.append(RawClip(PurePosixPath(name).stem, None, None, None, member=name,
-                                          reason=problem.code, detail=problem.detail))
+                scan.clips.append(
+                    RawClip(
+                        PurePosixPath(name).stem,
+                        None,
+                        None,
+                        None,
+                        member=name,
+                        reason=problem.code,
+                        detail=problem.detail,
+                    )
+                )
             return
         count = n if n is not None else int((manifest or {}).get("num_segments") or 0)
         for i in range(count):

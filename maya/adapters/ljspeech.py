@@ -6,10 +6,9 @@ resampled to 16 kHz by the reader.
 
 from __future__ import annotations
 
-import csv
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import soundfile as sf
 
@@ -45,8 +44,9 @@ class LJSpeech:
         except OSError:
             return 0
 
-    def scan(self, corpus: str, root: str, lang: str, shard_id: str,
-             columns: Mapping[str, str] | None = None) -> ShardScan:
+    def scan(
+        self, corpus: str, root: str, lang: str, shard_id: str, columns: Mapping[str, str] | None = None
+    ) -> ShardScan:
         scan = ShardScan(corpus, lang, shard_id)
         meta = Path(root) / "metadata.csv"
         if not meta.is_file():

@@ -5,8 +5,8 @@ in the manifest is one shard named ``manifest``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from maya.adapters import base
 from maya.adapters.base import Problem, RawClip, ShardScan
@@ -31,15 +31,19 @@ class NemoManifest:
     def _lang(self, row: dict, languages: Sequence[str]) -> str | None:
         if not isinstance(row, dict):
             return None
-        return row.get("lang") or row.get("source_lang") or self.default_lang or (
-            languages[0] if len(languages) == 1 else None)
+        return (
+            row.get("lang")
+            or row.get("source_lang")
+            or self.default_lang
+            or (languages[0] if len(languages) == 1 else None)
+        )
 
     def discover(self, root: str, languages: Sequence[str]) -> list[tuple[str, str]]:
         path = Path(root)
         if not path.is_file():
             raise MayaError(f"NeMo manifest {root} does not exist")
         found = set()
-        for i, line in _rows(path):
+        for _, line in _rows(path):
             try:
                 lang = self._lang(json.loads(line), languages)
             except ValueError:
@@ -61,8 +65,9 @@ class NemoManifest:
         except OSError:
             return 0
 
-    def scan(self, corpus: str, root: str, lang: str, shard_id: str,
-             columns: Mapping[str, str] | None = None) -> ShardScan:
+    def scan(
+        self, corpus: str, root: str, lang: str, shard_id: str, columns: Mapping[str, str] | None = None
+    ) -> ShardScan:
         scan = ShardScan(corpus, lang, shard_id)
         path = Path(root)
         if not path.is_file():
@@ -73,26 +78,42 @@ class NemoManifest:
             try:
                 row = json.loads(line)
             except ValueError as e:
-                scan.clips.append(RawClip(f"<line {i}>", None, None, None, reason="unreadable_row",
-                                          detail=f"{path} line {i}: {e}"))
+                scan.clips.append(
+                    RawClip(f"<line {i}>", None, None, None, reason="unreadable_row", detail=f"{path} line {i}: {e}")
+                )
                 continue
             if not isinstance(row, dict):
-                scan.clips.append(RawClip(f"<line {i}>", None, None, None, reason="unreadable_row",
-                                          detail=f"{path} line {i}: a JSON {type(row).__name__}, expected an object"))
+                scan.clips.append(
+                    RawClip(
+                        f"<line {i}>",
+                        None,
+                        None,
+                        None,
+                        reason="unreadable_row",
+                        detail=f"{path} line {i}: a JSON {type(row).__name__}, expected an object",
+                    )
+                )
                 continue
             if self._lang(row, [lang]) != lang:
                 continue
             audio = row.get("audio_filepath")
             audio = None if audio is None else str(audio)
-            audio_path = None if audio is None else str(Path(audio) if Path(audio).is_absolute() else path.parent / audio)
+            audio_path = (
+                None if audio is None else str(Path(audio) if Path(audio).is_absolute() else path.parent / audio)
+            )
             text = row.get(cols["transcript"])
             clip = RawClip(
                 # The audio path is no id (often absolute): its stem is, unless a column names one.
-                segment_id=str(row.get(cols["segment_id"]) if "segment_id" in (columns or {}) else
-                               (Path(str(audio)).stem if audio else None) or f"<line {i}>"),
+                segment_id=str(
+                    row.get(cols["segment_id"])
+                    if "segment_id" in (columns or {})
+                    else (Path(str(audio)).stem if audio else None) or f"<line {i}>"
+                ),
                 transcript=None if text is None else str(text).encode("utf-8", "surrogateescape"),
                 duration_s=base.as_duration(row.get(cols["duration_s"])),
-                audio_path=audio_path, language=lang, speaker_id=row.get("speaker"),
+                audio_path=audio_path,
+                language=lang,
+                speaker_id=row.get("speaker"),
             )
             if audio_path is None or not Path(audio_path).is_file():
                 clip.reason, clip.detail = "missing_audio", f"{path} line {i}: audio {audio_path} does not exist"

@@ -91,10 +91,7 @@ class TarOffsetReader:
 
     def read_bytes(self, ref: AudioRef) -> bytes:
         fd = self._fd(ref.path)
-        if ref.nbytes is None:
-            nbytes = os.fstat(fd).st_size - ref.offset
-        else:
-            nbytes = ref.nbytes
+        nbytes = os.fstat(fd).st_size - ref.offset if ref.nbytes is None else ref.nbytes
         data = os.pread(fd, nbytes, ref.offset)
         if len(data) != nbytes:
             raise AudioReadError(

@@ -10,16 +10,26 @@ the walk and is reported with everything valid found before it, so nothing valid
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 BLOCK = 512
 _ZERO = b"\0" * BLOCK
 _REGULAR = {b"0", b"\0", b"7"}
-_SKIPPED = {b"1": "hardlink", b"2": "symlink", b"3": "chardev", b"4": "blockdev", b"5": "directory",
-            b"6": "fifo", b"S": "sparse", b"V": "volume", b"M": "multivolume"}
+_SKIPPED = {
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "chardev",
+    b"4": "blockdev",
+    b"5": "directory",
+    b"6": "fifo",
+    b"S": "sparse",
+    b"V": "volume",
+    b"M": "multivolume",
+}
 
 
 class TarMember(NamedTuple):  # a tuple: 15,000 of them are made per shard
@@ -128,7 +138,7 @@ def verify_claimed_layout(path: str | os.PathLike, offsets: Sequence[int]) -> Ta
     result = TarWalk(file_size=size)
     result.members = [
         TarMember(raw[i * 100 : i * 100 + n].decode("utf-8", "surrogateescape"), o, s)
-        for i, (n, o, s) in enumerate(zip(lens, offs.tolist(), sizes.tolist()))
+        for i, (n, o, s) in enumerate(zip(lens, offs.tolist(), sizes.tolist(), strict=True))
     ]
     return result
 
@@ -185,8 +195,10 @@ def walk_tar(path: str | os.PathLike, header_hints: Iterable[int] = ()) -> TarWa
             padded = -(-nbytes // BLOCK) * BLOCK
             if data_off + nbytes > size:
                 name = long_name or pax.get("path") or _nts(h[0:100])
-                result.error = (f"truncated tar: member {name!r} needs {nbytes} bytes at byte {data_off}"
-                                f" but the file ends at {size}")
+                result.error = (
+                    f"truncated tar: member {name!r} needs {nbytes} bytes at byte {data_off}"
+                    f" but the file ends at {size}"
+                )
                 result.error_offset = pos
                 break
             if typeflag == b"L":  # GNU long name for the next member

@@ -33,8 +33,17 @@ EXPECTED = {
     "bad_flac": ("degraded", {"decode_error": 1}, {}),
     "orphans": ("degraded", {"orphan_member": 1, "missing_audio": 1}, {}),
     "missing_column": ("failed", {"missing_column": CLIPS}, {}),
-    "bad_text": ("degraded", {"empty_transcript": 2, "invalid_utf8": 1, "wrong_script": 1,
-                              "language_mismatch": 1, "duplicate_segment_id": 1}, {"repaired": {"nfc": 1}}),
+    "bad_text": (
+        "degraded",
+        {
+            "empty_transcript": 2,
+            "invalid_utf8": 1,
+            "wrong_script": 1,
+            "language_mismatch": 1,
+            "duplicate_segment_id": 1,
+        },
+        {"repaired": {"nfc": 1}},
+    ),
     "checksums": ("degraded", {"checksum_mismatch": 1}, {"problems": ["manifest_count_mismatch"]}),
     "resampled": ("ok", {}, {"repaired": {"resampled": CLIPS}}),
     "durations": ("degraded", {"duration_mismatch": 2}, {}),
@@ -59,8 +68,15 @@ OPTION_LIKE_NAMES = ("--help", "-n")
 UNCARRIABLE_NAMES = ("a{b}", "tab\there", "new\nline", ".hidden")
 
 
-def _valid_shard(root: Path, shard_id: str, seed: int, rate: int = 16000, channels: int = 1,
-                 like: str | None = None, number: int | None = None) -> Path:
+def _valid_shard(
+    root: Path,
+    shard_id: str,
+    seed: int,
+    rate: int = 16000,
+    channels: int = 1,
+    like: str | None = None,
+    number: int | None = None,
+) -> Path:
     """A valid shard named ``shard_id``; ``like`` makes it byte-for-byte the content of that kind,
     ``number`` picks distinct content (and segment ids) for extra shards."""
     sentences = load_sentences(LANG)
@@ -79,13 +95,20 @@ def _valid_shard(root: Path, shard_id: str, seed: int, rate: int = 16000, channe
     g = np.gcd(rate, tts_rate)
     w = ShardWriter(root, LANG, shard_id, extra_manifest={"source": "maya-broken-shards"})
     with w:
-        for j, ((spk, sent), audio) in enumerate(zip(picks, speech)):
+        for j, ((spk, sent), audio) in enumerate(zip(picks, speech, strict=True)):
             audio = resample_poly(audio, rate // g, tts_rate // g).astype(np.float32)
             if channels == 2:
                 audio = np.stack([audio, 0.5 * audio], axis=1)
-            w.add(f"{LANG}_k{k:02d}_{j:04d}", encode_flac(audio, rate), transcript=sent.text,
-                  duration_s=audio.shape[0] / rate, speaker_id=spk.speaker_id, domain=sent.domain,
-                  gender=spk.voice.gender, sample_rate=rate)
+            w.add(
+                f"{LANG}_k{k:02d}_{j:04d}",
+                encode_flac(audio, rate),
+                transcript=sent.text,
+                duration_s=audio.shape[0] / rate,
+                speaker_id=spk.speaker_id,
+                domain=sent.domain,
+                gender=spk.voice.gender,
+                sample_rate=rate,
+            )
     return w.dir
 
 
@@ -145,17 +168,18 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
             b"",  # empty
             b"   ",  # whitespace only
             b"\xff\xfe broken \xc3",  # not UTF-8
-            "This sentence is English in a Hindi shard.".encode(),
+            b"This sentence is English in a Hindi shard.",
             meta[4]["transcript"].encode(),  # stays valid: its language field is changed below
             ("\u0928\u093c" + "ई दिल्ली में बारिश हुई।").encode(),  # decomposed nukta: repaired to NFC
         ]
         rows = []
-        for r, t in zip(meta, texts):
+        for r, t in zip(meta, texts, strict=False):
             rows.append(dict(r, transcript=t))
         rows[4]["language"] = "ta"
         rows.append(dict(rows[5], transcript="दोहराई गई पंक्ति।".encode()))  # duplicate segment id
-        schema = pa.schema([pa.field("transcript", pa.binary()) if f.name == "transcript" else f
-                            for f in METADATA_SCHEMA])
+        schema = pa.schema(
+            [pa.field("transcript", pa.binary()) if f.name == "transcript" else f for f in METADATA_SCHEMA]
+        )
         _rewrite_metadata(d, rows, schema)
     elif kind == "checksums":
         m = _manifest(d)
@@ -176,13 +200,15 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
         meta[1]["transcript"] = (meta[1]["transcript"] + " ") * (10000 // len(meta[1]["transcript"]) + 1)
         _rewrite_metadata(d, meta)
     elif kind == "nan_durations":
-        for r, v in zip(meta, (float("nan"), float("inf"), -1.0)):
+        for r, v in zip(meta, (float("nan"), float("inf"), -1.0), strict=False):
             r["duration_s"] = v
         _rewrite_metadata(d, meta)
     elif kind == "string_durations":
         rows = [dict(r, duration_s=f"{r['duration_s']:.4f}") for r in meta]
         rows[2]["duration_s"] = "n/a"
-        schema = pa.schema([pa.field("duration_s", pa.string()) if f.name == "duration_s" else f for f in METADATA_SCHEMA])
+        schema = pa.schema(
+            [pa.field("duration_s", pa.string()) if f.name == "duration_s" else f for f in METADATA_SCHEMA]
+        )
         _rewrite_metadata(d, rows, schema)
     elif kind == "manifest_array":
         (d / MANIFEST).write_text(json.dumps([_manifest(d)]) + "\n")
@@ -193,7 +219,9 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
         m["files"] = [m["files"]]
         _write_manifest(d, m)
     elif kind == "transcript_int":
-        schema = pa.schema([pa.field("transcript", pa.int64()) if f.name == "transcript" else f for f in METADATA_SCHEMA])
+        schema = pa.schema(
+            [pa.field("transcript", pa.int64()) if f.name == "transcript" else f for f in METADATA_SCHEMA]
+        )
         _rewrite_metadata(d, [dict(r, transcript=i) for i, r in enumerate(meta)], schema)
     return d
 
@@ -210,8 +238,10 @@ def _rewrite_members(d: Path, kind: str, seed: int) -> None:
     meta = pq.read_table(d / METADATA).to_pylist()
     index = pq.read_table(d / AUDIO_INDEX).to_pylist()
     reader = TarOffsetReader(16000)
-    clips = [(r, reader.read(AudioRef(str(d / AUDIO_TAR), i["offset"], i["nbytes"], i["member"])))
-             for r, i in zip(meta, index)]
+    clips = [
+        (r, reader.read(AudioRef(str(d / AUDIO_TAR), i["offset"], i["nbytes"], i["member"])))
+        for r, i in zip(meta, index, strict=True)
+    ]
     reader.close()
     w = ShardWriter(d.parent.parent, LANG, f".{d.name}.rewrite", extra_manifest={"source": "maya-broken-shards"})
     tmp = w.dir
@@ -222,7 +252,7 @@ def _rewrite_members(d: Path, kind: str, seed: int) -> None:
             data, dur = encode_flac(audio, 16000), 25.0
         elif kind == "lengths" and j == 1:  # 50 ms: shorter than data.min_duration_s
             mid = len(audio) // 2
-            data, dur = encode_flac(audio[mid:mid + 800], 16000), 0.05
+            data, dur = encode_flac(audio[mid : mid + 800], 16000), 0.05
         elif kind == "bad_samples" and j in (0, 1):  # float WAV with NaN/Inf; all zeros
             bad = audio.copy()
             if j == 0:
@@ -239,8 +269,12 @@ def _rewrite_members(d: Path, kind: str, seed: int) -> None:
             w.member_suffix, seg = "", "/tmp/absolute_clip.flac"
         elif kind == "unsafe_names" and j == 2:
             seg = "sub/../../up"
-        w.add(seg, data, **{k: v for k, v in row.items() if k not in ("segment_id", "language", "duration_s")},
-              duration_s=dur)
+        w.add(
+            seg,
+            data,
+            **{k: v for k, v in row.items() if k not in ("segment_id", "language", "duration_s")},
+            duration_s=dur,
+        )
         w.member_suffix = ".flac"
     w.close()
     shutil.rmtree(d)
@@ -262,4 +296,3 @@ def make_named_shard(root: str | Path, name: str, number: int, seed: int = 5) ->
         os.rename(os.fsencode(d), os.fsencode(target))
         return target
     return _valid_shard(Path(root), name, seed, number=100 + number)
-

@@ -9,7 +9,8 @@ drop pending jobs and exit 0 with targets unbuilt (seen here; see snakemake issu
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from maya.adapters import adapter_for
 from maya.corpus.broken import KINDS as BROKEN_KINDS
@@ -17,8 +18,9 @@ from maya.corpus.demo import shard_name
 from maya.corpus.listing import scan_shard_dirs
 
 
-def corpus_shards(corpus: Mapping[str, Any], languages: Sequence[str],
-                  shards_per_language: int) -> list[tuple[str, str]]:
+def corpus_shards(
+    corpus: Mapping[str, Any], languages: Sequence[str], shards_per_language: int
+) -> list[tuple[str, str]]:
     """(lang, shard_id) of ``corpus`` for ``languages``, sorted."""
     synth = corpus.get("synthesise")
     if synth == "demo":

@@ -8,10 +8,10 @@ shard index), so the same seed gives byte-identical shards.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -99,6 +99,7 @@ def synthesise_shard(
     ]
     tts_rate, speech = synth_batch([(sent.text, spk.voice) for spk, sent in picks])
     from scipy.signal import resample_poly  # 0.7 s to import: not at DAG-build time
+
     g = np.gcd(sample_rate, tts_rate)
     up, down = sample_rate // g, tts_rate // g
     writer = ShardWriter(Path(root), lang, sid, extra_manifest={"source": "maya-demo-espeak-ng", "seed": seed})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from maya.errors import MayaError
 from maya.names import printable, wildcard_problem
@@ -36,8 +36,13 @@ def scan_shard_dirs(root: str | Path, languages: Sequence[str]) -> tuple[list[tu
             for e in it:
                 if not e.is_dir():
                     if e.is_symlink():  # a dangling link is a shard that went missing, not a stray file
-                        skipped.append({"language": lang, "directory": str(lang_dir / printable(e.name)),
-                                        "reason": "symbolic link to nothing"})
+                        skipped.append(
+                            {
+                                "language": lang,
+                                "directory": str(lang_dir / printable(e.name)),
+                                "reason": "symbolic link to nothing",
+                            }
+                        )
                     continue
                 why = wildcard_problem(e.name)
                 if why:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from maya.errors import MayaError
 
 
 def load_model(path: str | Path, device: str | None = None):
-    import maya  # noqa: F401  (allow-lists maya. targets before NeMo restores)
     import torch
     from nemo.collections.asr.models import ASRModel
+
+    import maya  # noqa: F401  (allow-lists maya. targets before NeMo restores)
 
     if not Path(path).exists():
         raise MayaError(f"{path}: model not found (train it with `snakemake {path}`)")
@@ -25,8 +26,9 @@ def load_model(path: str | Path, device: str | None = None):
     return model
 
 
-def transcribe(model, audio: Sequence[str], lang: str | None = None, decoder: str = "tdt",
-               batch_size: int = 8) -> list[str]:
+def transcribe(
+    model, audio: Sequence[str], lang: str | None = None, decoder: str = "tdt", batch_size: int = 8
+) -> list[str]:
     """Texts for ``audio`` (file paths). ``lang`` is the language hint (None: no hint)."""
     for a in audio:
         if not Path(a).exists():

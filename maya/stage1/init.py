@@ -16,8 +16,8 @@ from __future__ import annotations
 import fnmatch
 import re
 import tarfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 
@@ -30,8 +30,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Weights of a ``.nemo`` (its ``model_weights.ckpt``) or of a ``.pt``/``.ckpt`` state dict."""
     path = Path(path)
     if not path.exists():
-        raise MayaError(f"{path}: pretrained weights not found (stage1.init.pretrained); nothing is downloaded, "
-                        "put the .nemo or encoder .pt there first")
+        raise MayaError(
+            f"{path}: pretrained weights not found (stage1.init.pretrained); nothing is downloaded, "
+            "put the .nemo or encoder .pt there first"
+        )
     if path.suffix == ".nemo":
         try:
             with tarfile.open(path) as tar:
@@ -77,11 +79,16 @@ def expand_layers(src: Mapping[str, torch.Tensor], n_target: int, mode: str = "d
     return out
 
 
-def init_from_pretrained(model: torch.nn.Module, path: str | Path, include: Sequence[str] = ("encoder.",),
-                         exclude: Sequence[str] = (), expand: str | None = None) -> dict:
+def init_from_pretrained(
+    model: torch.nn.Module,
+    path: str | Path,
+    include: Sequence[str] = ("encoder.",),
+    exclude: Sequence[str] = (),
+    expand: str | None = None,
+) -> dict:
     """Copy matching weights into ``model``; returns a report (loaded, skipped with reasons)."""
     src = load_state_dict(path)
-    if not any(k.startswith("encoder.") for k in src) and any(k.startswith("layers.") or k.startswith("pre_encode.") for k in src):
+    if not any(k.startswith("encoder.") for k in src) and any(k.startswith(("layers.", "pre_encode.")) for k in src):
         src = {f"encoder.{k}": v for k, v in src.items()}  # a bare encoder state dict
     target = model.state_dict()
     n_target = len({int(m.group(2)) for k in target if (m := _LAYER.match(k))})
@@ -105,10 +112,16 @@ def init_from_pretrained(model: torch.nn.Module, path: str | Path, include: Sequ
         loaded.append(name)
     param_names = {n for n, _ in model.named_parameters()}
     if not any(n in param_names for n in loaded):  # batch-norm counters alone always "match"
-        raise MayaError(f"{path}: no tensor matched include={list(include)} with the right shape "
-                        f"({len(skipped)} skipped, e.g. {skipped[:3]})")
+        raise MayaError(
+            f"{path}: no tensor matched include={list(include)} with the right shape "
+            f"({len(skipped)} skipped, e.g. {skipped[:3]})"
+        )
     model.load_state_dict(new_state, strict=False)
     wanted = [k for k in target if _matches(k, include) and not (exclude and _matches(k, exclude))]
-    return {"source": str(path), "loaded": len(loaded), "skipped": skipped,
-            "not_initialised": sorted(set(wanted) - set(loaded)),
-            "loaded_parameters": int(sum(src[k].numel() for k in loaded))}
+    return {
+        "source": str(path),
+        "loaded": len(loaded),
+        "skipped": skipped,
+        "not_initialised": sorted(set(wanted) - set(loaded)),
+        "loaded_parameters": int(sum(src[k].numel() for k in loaded)),
+    }

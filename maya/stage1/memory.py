@@ -20,7 +20,7 @@ compares it with measured peak memory.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def static_bytes(n_params: int) -> int:
@@ -32,14 +32,22 @@ def encoder_activation_bytes(frames: int, batch: int, d_model: int, n_heads: int
     return per_layer * n_layers
 
 
-def joint_bytes(batch: int, frames: int, tokens_per_utt: float, vocab: int, n_durations: int,
-                fused_batch_size: int | None) -> float:
+def joint_bytes(
+    batch: int, frames: int, tokens_per_utt: float, vocab: int, n_durations: int, fused_batch_size: int | None
+) -> float:
     b = min(batch, fused_batch_size) if fused_batch_size else batch
     return b * frames * (tokens_per_utt + 1) * (vocab + 1 + n_durations) * 4 * 3
 
 
-def plan(model: Mapping, n_params: int, vocab: int, max_batch_duration_s: float, longest_clip_s: float,
-         budget_gb: float, frame_shift_s: float = 0.01) -> dict:
+def plan(
+    model: Mapping,
+    n_params: int,
+    vocab: int,
+    max_batch_duration_s: float,
+    longest_clip_s: float,
+    budget_gb: float,
+    frame_shift_s: float = 0.01,
+) -> dict:
     """Predicted memory at the caps and the largest token cap that fits ``budget_gb``."""
     frames = int(longest_clip_s / frame_shift_s / model["subsampling_factor"])
     batch = max(1, int(max_batch_duration_s // longest_clip_s))
@@ -47,22 +55,29 @@ def plan(model: Mapping, n_params: int, vocab: int, max_batch_duration_s: float,
     n_dur = len(model["tdt_durations"])
     static = static_bytes(n_params)
     enc = encoder_activation_bytes(frames, batch, model["d_model"], model["n_heads"], model["n_layers"])
-    budget = budget_gb * 1024 ** 3
+    budget = budget_gb * 1024**3
     free = budget - static - enc
     # joint(B, T, U) grows linearly in U: solve for the tokens per utterance that fit ``free``.
     per_token = joint_bytes(batch, frames, 1, vocab, n_dur, fused) - joint_bytes(batch, frames, 0, vocab, n_dur, fused)
     u_max = max(0.0, (free - joint_bytes(batch, frames, 0, vocab, n_dur, fused)) / per_token) if per_token else 0.0
     return {
-        "budget_gb": budget_gb, "batch_at_cap": batch, "frames_per_clip": frames,
-        "static_gb": static / 1024 ** 3, "encoder_activations_gb": enc / 1024 ** 3,
-        "joint_gb_per_100_tokens": joint_bytes(batch, frames, 100, vocab, n_dur, fused) / 1024 ** 3,
+        "budget_gb": budget_gb,
+        "batch_at_cap": batch,
+        "frames_per_clip": frames,
+        "static_gb": static / 1024**3,
+        "encoder_activations_gb": enc / 1024**3,
+        "joint_gb_per_100_tokens": joint_bytes(batch, frames, 100, vocab, n_dur, fused) / 1024**3,
         "predicted_token_cap": int(u_max * batch),
     }
 
 
-def predicted_peak_gb(model: Mapping, n_params: int, vocab: int, batch: int, frames: int, tokens_per_utt: float) -> float:
+def predicted_peak_gb(
+    model: Mapping, n_params: int, vocab: int, batch: int, frames: int, tokens_per_utt: float
+) -> float:
     fused = model["fused_batch_size"] if model.get("fuse_loss_wer") else None
-    total = (static_bytes(n_params)
-             + encoder_activation_bytes(frames, batch, model["d_model"], model["n_heads"], model["n_layers"])
-             + joint_bytes(batch, frames, tokens_per_utt, vocab, len(model["tdt_durations"]), fused))
-    return total / 1024 ** 3
+    total = (
+        static_bytes(n_params)
+        + encoder_activation_bytes(frames, batch, model["d_model"], model["n_heads"], model["n_layers"])
+        + joint_bytes(batch, frames, tokens_per_utt, vocab, len(model["tdt_durations"]), fused)
+    )
+    return total / 1024**3

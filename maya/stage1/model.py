@@ -19,15 +19,16 @@ The model is built from ``config["stage1"]`` by ``nemo_config`` and never throug
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-import maya  # noqa: F401  (allow-lists the maya. prefix for NeMo restore)
 import torch
 from lightning.pytorch import Trainer
 from nemo.collections.asr.models import EncDecHybridRNNTCTCBPEModel
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
+import maya  # noqa: F401  (allow-lists the maya. prefix for NeMo restore)
 from maya.stage1.modules import module_configs
 from maya.stage1.tdt_loss import TDTLossVectorized
 from maya.training_hooks import SamplerState, ValidationRecords, error_rate_metrics
@@ -47,11 +48,15 @@ def cosine_lr_factor(step: int, warmup: int, max_steps: int, base_lr: float, min
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def nemo_config(stage1: Mapping[str, Any], tokenizer_dir: str | Path, languages: Sequence[str],
-                sample_rate: int = 16000) -> DictConfig:
+def nemo_config(
+    stage1: Mapping[str, Any], tokenizer_dir: str | Path, languages: Sequence[str], sample_rate: int = 16000
+) -> DictConfig:
     """The full NeMo model config (what a ``.nemo`` stores) from ``config["stage1"]``."""
     m, aug, optim = stage1["model"], stage1["augment"], stage1["optim"]
-    vocab = [line.split("\t")[0] for line in (Path(tokenizer_dir) / "tokenizer.vocab").read_text(encoding="utf-8").splitlines()]
+    vocab = [
+        line.split("\t")[0]
+        for line in (Path(tokenizer_dir) / "tokenizer.vocab").read_text(encoding="utf-8").splitlines()
+    ]
     mods = module_configs(m, len(vocab))
     durations = list(m["tdt_durations"])
     mods["joint"]["vocabulary"] = vocab
@@ -66,44 +71,87 @@ def nemo_config(stage1: Mapping[str, Any], tokenizer_dir: str | Path, languages:
         "tokenizer": {"dir": str(tokenizer_dir), "type": "bpe"},
         "preprocessor": {
             "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
-            "sample_rate": sample_rate, "normalize": "per_feature", "window_size": 0.025, "window_stride": 0.01,
-            "window": "hann", "features": m["n_mels"], "n_fft": 512, "log": True, "frame_splicing": 1,
-            "dither": 1.0e-5, "pad_to": 0, "pad_value": 0.0,
+            "sample_rate": sample_rate,
+            "normalize": "per_feature",
+            "window_size": 0.025,
+            "window_stride": 0.01,
+            "window": "hann",
+            "features": m["n_mels"],
+            "n_fft": 512,
+            "log": True,
+            "frame_splicing": 1,
+            "dither": 1.0e-5,
+            "pad_to": 0,
+            "pad_value": 0.0,
         },
         "spec_augment": {
             "_target_": "nemo.collections.asr.modules.SpectrogramAugmentation",
-            "freq_masks": aug["freq_masks"], "freq_width": aug["freq_width"],
-            "time_masks": aug["time_masks"], "time_width": aug["time_width"],
+            "freq_masks": aug["freq_masks"],
+            "freq_width": aug["freq_width"],
+            "time_masks": aug["time_masks"],
+            "time_width": aug["time_width"],
         },
         "encoder": mods["encoder"],
         "decoder": mods["decoder"],
         "joint": mods["joint"],
-        "model_defaults": {"enc_hidden": m["d_model"], "pred_hidden": m["pred_hidden"],
-                           "joint_hidden": m["joint_hidden"], "tdt_durations": durations,
-                           "num_tdt_durations": len(durations)},
-        "decoding": {"strategy": "greedy_batch", "model_type": "tdt", "durations": durations,
-                     "greedy": {"max_symbols": 10}},
-        "loss": {"loss_name": "tdt", "tdt_kwargs": {"fastemit_lambda": 0.0, "clamp": -1.0, "durations": durations,
-                                                    "sigma": m["tdt_sigma"], "omega": m["tdt_omega"]}},
+        "model_defaults": {
+            "enc_hidden": m["d_model"],
+            "pred_hidden": m["pred_hidden"],
+            "joint_hidden": m["joint_hidden"],
+            "tdt_durations": durations,
+            "num_tdt_durations": len(durations),
+        },
+        "decoding": {
+            "strategy": "greedy_batch",
+            "model_type": "tdt",
+            "durations": durations,
+            "greedy": {"max_symbols": 10},
+        },
+        "loss": {
+            "loss_name": "tdt",
+            "tdt_kwargs": {
+                "fastemit_lambda": 0.0,
+                "clamp": -1.0,
+                "durations": durations,
+                "sigma": m["tdt_sigma"],
+                "omega": m["tdt_omega"],
+            },
+        },
         # One reduction for both heads: mixing mean_volume (per token) with mean_batch (per
         # utterance) silently weights CTC ~U times more than TDT (NeMo issue 14710).
         "rnnt_reduction": m["loss_reduction"],
         "aux_ctc": {
-            "ctc_loss_weight": optim["ctc_weight"], "ctc_reduction": m["loss_reduction"], "use_cer": False,
-            "decoder": mods["ctc_decoder"], "decoding": {"strategy": "greedy_batch"},
+            "ctc_loss_weight": optim["ctc_weight"],
+            "ctc_reduction": m["loss_reduction"],
+            "use_cer": False,
+            "decoder": mods["ctc_decoder"],
+            "decoding": {"strategy": "greedy_batch"},
         },
         "recipe": {
-            "encoder_lr": optim["encoder_lr"], "head_lr": optim["head_lr"], "betas": list(optim["betas"]),
-            "weight_decay": optim["weight_decay"], "warmup_steps": optim["warmup_steps"],
-            "min_lr": optim["min_lr"], "freeze_encoder_steps": optim["freeze_encoder_steps"],
-            "ctc_warmup_steps": optim["ctc_warmup_steps"], "ctc_weight": optim["ctc_weight"],
+            "encoder_lr": optim["encoder_lr"],
+            "head_lr": optim["head_lr"],
+            "betas": list(optim["betas"]),
+            "weight_decay": optim["weight_decay"],
+            "warmup_steps": optim["warmup_steps"],
+            "min_lr": optim["min_lr"],
+            "freeze_encoder_steps": optim["freeze_encoder_steps"],
+            "ctc_warmup_steps": optim["ctc_warmup_steps"],
+            "ctc_weight": optim["ctc_weight"],
             "max_steps": stage1["trainer"]["max_steps"],
         },
         # Read by NeMo's transcribe(); training data comes from maya's own loaders, not from here.
-        "validation_ds": {"sample_rate": sample_rate, "use_start_end_token": False, "manifest_filepath": None,
-                          "batch_size": 8},
-        "optim": {"name": "adamw", "lr": optim["head_lr"], "betas": list(optim["betas"]),
-                  "weight_decay": optim["weight_decay"]},
+        "validation_ds": {
+            "sample_rate": sample_rate,
+            "use_start_end_token": False,
+            "manifest_filepath": None,
+            "batch_size": 8,
+        },
+        "optim": {
+            "name": "adamw",
+            "lr": optim["head_lr"],
+            "betas": list(optim["betas"]),
+            "weight_decay": optim["weight_decay"],
+        },
     }
     return OmegaConf.create(cfg)
 
@@ -134,14 +182,22 @@ class MayaHybridTDTCTC(SamplerState, ValidationRecords, EncDecHybridRNNTCTCBPEMo
         else:
             self.lang_embedding = None
         loss_kwargs = self.cfg.loss.get("tdt_kwargs", {})
-        self.loss._loss = _AutoTDTLoss(self.loss._loss, TDTLossVectorized(
-            blank=self.loss._blank, durations=list(loss_kwargs.get("durations")),
-            sigma=loss_kwargs.get("sigma", 0.0), omega=loss_kwargs.get("omega", 0.0)))
+        self.loss._loss = _AutoTDTLoss(
+            self.loss._loss,
+            TDTLossVectorized(
+                blank=self.loss._blank,
+                durations=list(loss_kwargs.get("durations")),
+                sigma=loss_kwargs.get("sigma", 0.0),
+                omega=loss_kwargs.get("omega", 0.0),
+            ),
+        )
         self._lang_ids: torch.Tensor | None = None
         self.sampler = None  # set by the training entry point; its state rides in checkpoints
         self._val_records: list[dict] = []
         self.recipe = dict(self.cfg.get("recipe", {}))
-        self.ctc_loss_weight = ramp(0, self.recipe.get("ctc_warmup_steps", 0), self.recipe.get("ctc_weight", self.ctc_loss_weight))
+        self.ctc_loss_weight = ramp(
+            0, self.recipe.get("ctc_warmup_steps", 0), self.recipe.get("ctc_weight", self.ctc_loss_weight)
+        )
 
     # ---- data: maya's loaders (ClipDataset + BucketingBatchSampler) are passed to the Trainer,
     # so NeMo's config-driven dataloaders are never built. validation_ds stays in the config
@@ -163,11 +219,13 @@ class MayaHybridTDTCTC(SamplerState, ValidationRecords, EncDecHybridRNNTCTCBPEMo
             raise ValueError(f"unknown language {lang!r}; this model knows {', '.join(self.languages)}")
         return self.languages.index(lang)
 
-    def forward(self, input_signal=None, input_signal_length=None, processed_signal=None,
-                processed_signal_length=None):
+    def forward(self, input_signal=None, input_signal_length=None, processed_signal=None, processed_signal_length=None):
         encoded, encoded_len = super().forward(
-            input_signal=input_signal, input_signal_length=input_signal_length,
-            processed_signal=processed_signal, processed_signal_length=processed_signal_length)
+            input_signal=input_signal,
+            input_signal_length=input_signal_length,
+            processed_signal=processed_signal,
+            processed_signal_length=processed_signal_length,
+        )
         if self.lang_embedding is not None and self._lang_ids is not None:
             ids = self._lang_ids.to(encoded.device)
             known = (ids >= 0).to(encoded.dtype)[:, None, None]
@@ -214,17 +272,21 @@ class MayaHybridTDTCTC(SamplerState, ValidationRecords, EncDecHybridRNNTCTCBPEMo
 
     # ---- optimizer: two LR groups, cosine with warm-up --------------------------------------
     def param_groups(self) -> list[dict]:
-        enc = [p for n, p in self.named_parameters() if n.startswith("encoder.") or n.startswith("preprocessor.")]
+        enc = [p for n, p in self.named_parameters() if n.startswith(("encoder.", "preprocessor."))]
         enc_ids = {id(p) for p in enc}
         head = [p for p in self.parameters() if id(p) not in enc_ids]
         r = self.recipe
-        return [{"name": "encoder", "params": enc, "lr": r.get("encoder_lr", 2e-5)},
-                {"name": "head", "params": head, "lr": r.get("head_lr", 1e-3)}]
+        return [
+            {"name": "encoder", "params": enc, "lr": r.get("encoder_lr", 2e-5)},
+            {"name": "head", "params": head, "lr": r.get("head_lr", 1e-3)},
+        ]
 
     def configure_optimizers(self):
         r = self.recipe
         groups = self.param_groups()
-        opt = torch.optim.AdamW(groups, betas=tuple(r.get("betas", (0.9, 0.98))), weight_decay=r.get("weight_decay", 1e-4))
+        opt = torch.optim.AdamW(
+            groups, betas=tuple(r.get("betas", (0.9, 0.98))), weight_decay=r.get("weight_decay", 1e-4)
+        )
         warm, total, min_lr = r.get("warmup_steps", 0), r.get("max_steps", 1), r.get("min_lr", 0.0)
         lambdas = [lambda s, base=g["lr"]: cosine_lr_factor(s, warm, total, base, min_lr) for g in groups]
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
@@ -239,20 +301,34 @@ class MayaHybridTDTCTC(SamplerState, ValidationRecords, EncDecHybridRNNTCTCBPEMo
         langs = self._lang_ids.tolist() if self._lang_ids is not None else [-1] * len(signal)
         encoded, encoded_len = self.forward(input_signal=signal, input_signal_length=signal_len)
         decoder, target_length, _ = self.decoder(targets=transcript, target_length=transcript_len)
-        joint = self.joint.joint(encoded.transpose(1, 2), decoder.transpose(1, 2)) if not self.joint.fuse_loss_wer else None
+        joint = (
+            self.joint.joint(encoded.transpose(1, 2), decoder.transpose(1, 2)) if not self.joint.fuse_loss_wer else None
+        )
         if joint is not None:
-            loss = self.loss(log_probs=joint, targets=transcript, input_lengths=encoded_len, target_lengths=target_length)
+            loss = self.loss(
+                log_probs=joint, targets=transcript, input_lengths=encoded_len, target_lengths=target_length
+            )
         else:
-            loss, _, _, _ = self.joint(encoder_outputs=encoded, decoder_outputs=decoder, encoder_lengths=encoded_len,
-                                       transcripts=transcript, transcript_lengths=transcript_len, compute_wer=False)
+            loss, _, _, _ = self.joint(
+                encoder_outputs=encoded,
+                decoder_outputs=decoder,
+                encoder_lengths=encoded_len,
+                transcripts=transcript,
+                transcript_lengths=transcript_len,
+                compute_wer=False,
+            )
         tdt = self.decode_encoded(encoded, encoded_len, "tdt")
         ctc = self.decode_encoded(encoded, encoded_len, "ctc")
         for i in range(len(signal)):
             ref = self.tokenizer.ids_to_text(transcript[i, : transcript_len[i]].tolist())
-            self._val_records.append({
-                "lang": self.languages[langs[i]] if langs[i] >= 0 else "unk",
-                "ref": normalise_for_scoring(ref), "tdt": normalise_for_scoring(tdt[i]),
-                "ctc": normalise_for_scoring(ctc[i])})
+            self._val_records.append(
+                {
+                    "lang": self.languages[langs[i]] if langs[i] >= 0 else "unk",
+                    "ref": normalise_for_scoring(ref),
+                    "tdt": normalise_for_scoring(tdt[i]),
+                    "ctc": normalise_for_scoring(ctc[i]),
+                }
+            )
         self.log("val_loss", loss.detach(), on_epoch=True, sync_dist=True, batch_size=len(signal))
         return loss
 
@@ -272,8 +348,9 @@ class MayaHybridTDTCTC(SamplerState, ValidationRecords, EncDecHybridRNNTCTCBPEMo
         return [_text(h) for h in hyps]
 
     @torch.inference_mode()
-    def decode_audio(self, signal: torch.Tensor, lengths: torch.Tensor, lang_ids: torch.Tensor | None,
-                     decoder: str) -> list[str]:
+    def decode_audio(
+        self, signal: torch.Tensor, lengths: torch.Tensor, lang_ids: torch.Tensor | None, decoder: str
+    ) -> list[str]:
         """Batched greedy decoding of padded 16 kHz audio, one language hint per utterance (-1: none)."""
         self._lang_ids = lang_ids
         try:

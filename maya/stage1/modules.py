@@ -9,8 +9,9 @@ is counted without allocating its weights.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -21,34 +22,63 @@ def module_configs(model: Mapping[str, Any], vocab_size: int) -> dict[str, dict]
     return {
         "encoder": {
             "_target_": "nemo.collections.asr.modules.ConformerEncoder",
-            "feat_in": model["n_mels"], "n_layers": model["n_layers"], "d_model": d,
-            "subsampling": "dw_striding", "subsampling_factor": model["subsampling_factor"],
-            "subsampling_conv_channels": model["subsampling_conv_channels"], "ff_expansion_factor": 4,
-            "self_attention_model": "rel_pos", "n_heads": model["n_heads"], "att_context_size": [-1, -1],
-            "xscaling": True, "untie_biases": True, "pos_emb_max_len": 5000,
-            "conv_kernel_size": model["conv_kernel_size"], "conv_norm_type": "batch_norm",
-            "dropout": 0.1, "dropout_pre_encoder": 0.1, "dropout_emb": 0.0, "dropout_att": 0.1,
+            "feat_in": model["n_mels"],
+            "n_layers": model["n_layers"],
+            "d_model": d,
+            "subsampling": "dw_striding",
+            "subsampling_factor": model["subsampling_factor"],
+            "subsampling_conv_channels": model["subsampling_conv_channels"],
+            "ff_expansion_factor": 4,
+            "self_attention_model": "rel_pos",
+            "n_heads": model["n_heads"],
+            "att_context_size": [-1, -1],
+            "xscaling": True,
+            "untie_biases": True,
+            "pos_emb_max_len": 5000,
+            "conv_kernel_size": model["conv_kernel_size"],
+            "conv_norm_type": "batch_norm",
+            "dropout": 0.1,
+            "dropout_pre_encoder": 0.1,
+            "dropout_emb": 0.0,
+            "dropout_att": 0.1,
         },
         "decoder": {
-            "_target_": "nemo.collections.asr.modules.RNNTDecoder", "normalization_mode": None,
-            "random_state_sampling": False, "blank_as_pad": True, "vocab_size": vocab_size,
-            "prednet": {"pred_hidden": model["pred_hidden"], "pred_rnn_layers": model["pred_rnn_layers"],
-                        "t_max": None, "dropout": 0.2},
+            "_target_": "nemo.collections.asr.modules.RNNTDecoder",
+            "normalization_mode": None,
+            "random_state_sampling": False,
+            "blank_as_pad": True,
+            "vocab_size": vocab_size,
+            "prednet": {
+                "pred_hidden": model["pred_hidden"],
+                "pred_rnn_layers": model["pred_rnn_layers"],
+                "t_max": None,
+                "dropout": 0.2,
+            },
         },
         "joint": {
-            "_target_": "nemo.collections.asr.modules.RNNTJoint", "num_classes": vocab_size,
+            "_target_": "nemo.collections.asr.modules.RNNTJoint",
+            "num_classes": vocab_size,
             # NeMo's default (None) log-softmaxes the joint on CPU only, over labels and durations at
             # once; every TDT loss and decoder normalises its own slices, so that pass is pure cost
             # (~12 % of a CPU step). False is what GPUs already get.
-            "num_extra_outputs": len(model["tdt_durations"]), "log_softmax": False, "preserve_memory": False,
-            "fuse_loss_wer": model["fuse_loss_wer"], "fused_batch_size": model["fused_batch_size"],
-            "jointnet": {"encoder_hidden": d, "pred_hidden": model["pred_hidden"],
-                         "joint_hidden": model["joint_hidden"], "activation": "relu",
-                         "dropout": model["joint_dropout"]},
+            "num_extra_outputs": len(model["tdt_durations"]),
+            "log_softmax": False,
+            "preserve_memory": False,
+            "fuse_loss_wer": model["fuse_loss_wer"],
+            "fused_batch_size": model["fused_batch_size"],
+            "jointnet": {
+                "encoder_hidden": d,
+                "pred_hidden": model["pred_hidden"],
+                "joint_hidden": model["joint_hidden"],
+                "activation": "relu",
+                "dropout": model["joint_dropout"],
+            },
         },
         "ctc_decoder": {
-            "_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": d,
-            "num_classes": vocab_size, "vocabulary": [f"<{i}>" for i in range(vocab_size)],
+            "_target_": "nemo.collections.asr.modules.ConvASRDecoder",
+            "feat_in": d,
+            "num_classes": vocab_size,
+            "vocabulary": [f"<{i}>" for i in range(vocab_size)],
         },
     }
 

@@ -7,14 +7,15 @@ report; raises ``MayaError`` listing every failed check at once.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from maya.errors import MayaError
 from maya.readiness import conclude, shared_checks
 
 
-def check(stage1: Mapping, artifacts: Sequence[str], checkpoint_dir, n_params: int,
-          cuda_devices: int | None = None) -> dict:
+def check(
+    stage1: Mapping, artifacts: Sequence[str], checkpoint_dir, n_params: int, cuda_devices: int | None = None
+) -> dict:
     """The shared checks (maya.readiness) and the pretrained weights."""
     tr = stage1["trainer"]
     failures, report = shared_checks(tr, tr["max_steps"], artifacts, checkpoint_dir, n_params, cuda_devices)
@@ -24,7 +25,7 @@ def check(stage1: Mapping, artifacts: Sequence[str], checkpoint_dir, n_params: i
 
         try:
             state = load_state_dict(pretrained)
-            n_enc = sum(1 for k in state if k.startswith("encoder.") or k.startswith("layers."))
+            n_enc = sum(1 for k in state if k.startswith(("encoder.", "layers.")))
             report["pretrained_tensors"] = len(state)
             if n_enc == 0:
                 failures.append(f"pretrained: {pretrained} has no encoder tensors")

@@ -24,8 +24,8 @@ it never touches audio.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -88,8 +88,9 @@ def pack(order: np.ndarray, duration_ms: np.ndarray, tokens: np.ndarray, caps: B
     return reached
 
 
-def batch_costs(bounds: np.ndarray, seconds: np.ndarray, tokens: np.ndarray,
-                frame_rate: float = 12.5, joint_weight: float = 1.0e-3) -> np.ndarray:
+def batch_costs(
+    bounds: np.ndarray, seconds: np.ndarray, tokens: np.ndarray, frame_rate: float = 12.5, joint_weight: float = 1.0e-3
+) -> np.ndarray:
     """Relative compute of each micro-batch (``seconds``/``tokens`` in batch order): encoder work
     grows with the padded audio frames, the joint with B x T x U (padded), which is what a step
     really costs on the GPU."""
@@ -129,13 +130,14 @@ def shard_by_cost(costs: np.ndarray, world_size: int, rng: np.random.Generator) 
 class Plan:
     """One epoch's batches as arrays: batch ``k`` is ``clips[bounds[k]:bounds[k + 1]]``;
     ``per_rank[r]`` lists rank ``r``'s batch ids in training order (-1: no batch at that step)."""
+
     clips: np.ndarray
     bounds: np.ndarray
     per_rank: np.ndarray
     stats: dict
 
     def batch(self, k: int) -> list[int]:
-        return self.clips[self.bounds[k]: self.bounds[k + 1]].tolist()
+        return self.clips[self.bounds[k] : self.bounds[k + 1]].tolist()
 
     def rank_batches(self, rank: int) -> list[list[int]]:
         return [self.batch(k) for k in self.per_rank[rank] if k >= 0]
@@ -145,7 +147,7 @@ class _EpochHook:
     """Lightning calls ``set_epoch`` on ``dataloader.batch_sampler.sampler`` (not on the batch
     sampler itself) before every epoch; this forwards it."""
 
-    def __init__(self, owner: "BucketingBatchSampler"):
+    def __init__(self, owner: BucketingBatchSampler):
         self.owner = owner
 
     def set_epoch(self, epoch: int) -> None:
@@ -158,10 +160,21 @@ class BucketingBatchSampler:
     ``groups`` holds one small integer per clip (its (corpus, language) group) and
     ``repeat_factors`` the factor per group code (None: every clip once)."""
 
-    def __init__(self, durations: Sequence[float], tokens: Sequence[int], groups: Sequence[int],
-                 repeat_factors: Sequence[float] | None, bucket_edges: Sequence[float], caps: BatchCaps,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True,
-                 keep: Sequence[bool] | None = None, drop_last: bool = True):
+    def __init__(
+        self,
+        durations: Sequence[float],
+        tokens: Sequence[int],
+        groups: Sequence[int],
+        repeat_factors: Sequence[float] | None,
+        bucket_edges: Sequence[float],
+        caps: BatchCaps,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        keep: Sequence[bool] | None = None,
+        drop_last: bool = True,
+    ):
         self.durations = np.asarray(durations)
         self.duration_ms = np.round(self.durations.astype(np.float64) * 1000).astype(np.int32)
         # Clips never to sample (e.g. more tokens than encoder frames): still indexable, never drawn.
@@ -204,7 +217,7 @@ class BucketingBatchSampler:
                 continue
             order = rng.permutation(members) if self.shuffle else members
             del members
-            clips[done: done + len(order)] = order
+            clips[done : done + len(order)] = order
             bounds.append(pack(order, self.duration_ms, self.tokens, self.caps)[1:] + done)
             done += len(order)
             del order
@@ -226,14 +239,18 @@ class BucketingBatchSampler:
         rank_costs = np.where(per_rank >= 0, costs[per_rank], 0).sum(axis=1) if per_rank.size else np.zeros(0)
         size = np.diff(bounds)
         first = clips[bounds[:-1]] if n_batches else np.zeros(0, dtype=np.int64)
-        over = (size == 1) & ((self.durations[first] > self.caps.max_duration_s) | (self.tokens[first] > self.caps.max_tokens))
+        over = (size == 1) & (
+            (self.durations[first] > self.caps.max_duration_s) | (self.tokens[first] > self.caps.max_tokens)
+        )
         stats = {
-            "clips": int(len(clips)), "batches": int(n_batches),
+            "clips": int(len(clips)),
+            "batches": int(n_batches),
             "excluded_clips": 0 if self.keep is None else int((~self.keep).sum()),
             "batches_per_rank": int(per_rank.shape[1]),
             "dropped_batches": int(n_batches - (per_rank >= 0).sum()),
-            "rank_cost_imbalance": (float(rank_costs.max() / rank_costs.mean())
-                                    if rank_costs.size and rank_costs.sum() else 1.0),
+            "rank_cost_imbalance": (
+                float(rank_costs.max() / rank_costs.mean()) if rank_costs.size and rank_costs.sum() else 1.0
+            ),
             "over_cap_batches": int(over.sum()),
         }
         return Plan(clips, bounds, per_rank, stats)
@@ -252,7 +269,7 @@ class BucketingBatchSampler:
         # Epochs advance through set_epoch (Lightning calls it before every epoch), never here:
         # the DataLoader reaches the end of this iterator before the last batches are trained on.
         plan = self._plan()
-        for k in plan.per_rank[self.rank][self.consumed:]:
+        for k in plan.per_rank[self.rank][self.consumed :]:
             if k >= 0:
                 yield plan.batch(k)
 

@@ -13,23 +13,31 @@ sampling of the plain RNN-T loss) with one Python iteration per frame:
   what forward does (autograd through T steps of small ops was 3x slower).
 
 The recursion runs in float64 (it only touches gathered (B, T, U, D) tensors, not the vocabulary),
-so ``logcumsumexp`` over long label sequences loses nothing. The interface is NeMo's (``acts, labels, act_lens, label_lens`` -> per-utterance losses), so it slots in
-as ``RNNTLoss._loss`` and NeMo's reduction, fused joint and metrics stay in charge.
+so ``logcumsumexp`` over long label sequences loses nothing. The interface is NeMo's
+(``acts, labels, act_lens, label_lens`` -> per-utterance losses), so it slots in as
+``RNNTLoss._loss`` and NeMo's reduction, fused joint and metrics stay in charge.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 NEG = -1.0e30  # log(0) that keeps gradients finite (``-inf`` gives NaN through logcumsumexp)
 
 
-def _forward_logprob(blank_lp: torch.Tensor, emit_lp: torch.Tensor, dur_lp: torch.Tensor,
-                     durations: Sequence[int], label_durations: Sequence[int], blank_durations: Sequence[int],
-                     act_lens: torch.Tensor, label_lens: torch.Tensor) -> torch.Tensor:
+def _forward_logprob(
+    blank_lp: torch.Tensor,
+    emit_lp: torch.Tensor,
+    dur_lp: torch.Tensor,
+    durations: Sequence[int],
+    label_durations: Sequence[int],
+    blank_durations: Sequence[int],
+    act_lens: torch.Tensor,
+    label_lens: torch.Tensor,
+) -> torch.Tensor:
     """log P(y | x) per utterance.
 
     blank_lp: (B, T, U+1)  log p(blank | t, u)
@@ -62,8 +70,11 @@ def _forward_logprob(blank_lp: torch.Tensor, emit_lp: torch.Tensor, dur_lp: torc
                 terms.append(a + blank_lp[:, t - d] + dur_lp[:, t - d, :, n])
             if n in lab_n:
                 prev = torch.cat([torch.full((B, 1), NEG, dtype=dt, device=dev), a[:, :-1]], dim=1)
-                terms.append(prev + emit_pad[:, t - d] + torch.cat(
-                    [torch.full((B, 1), NEG, dtype=dt, device=dev), dur_lp[:, t - d, :-1, n]], dim=1))
+                terms.append(
+                    prev
+                    + emit_pad[:, t - d]
+                    + torch.cat([torch.full((B, 1), NEG, dtype=dt, device=dev), dur_lp[:, t - d, :-1, n]], dim=1)
+                )
         arrive = torch.logsumexp(torch.stack(terms), dim=0) if terms else torch.full((B, U1), NEG, dtype=dt, device=dev)
         arrive = arrive.clamp_min(NEG)
         if zero_n:
@@ -82,13 +93,12 @@ def _forward_logprob(blank_lp: torch.Tensor, emit_lp: torch.Tensor, dur_lp: torc
         t_last = act_lens - d
         ok = t_last >= 0
         t_c = t_last.clamp_min(0)
-        val = (alpha[b_idx, t_c, label_lens] + blank_lp[b_idx, t_c, label_lens] + dur_lp[b_idx, t_c, label_lens, n])
+        val = alpha[b_idx, t_c, label_lens] + blank_lp[b_idx, t_c, label_lens] + dur_lp[b_idx, t_c, label_lens, n]
         finals.append(torch.where(ok, val, torch.full_like(val, NEG)))
     return torch.logsumexp(torch.stack(finals), dim=0), alpha
 
 
-def _backward_logprob(blank_lp, emit_lp, dur_lp, durations, label_durations, blank_durations,
-                      act_lens, label_lens):
+def _backward_logprob(blank_lp, emit_lp, dur_lp, durations, label_durations, blank_durations, act_lens, label_lens):
     """beta(t, u) = log P(rest of y | in state (t, u)), with a terminal state at (T_b, U_b).
 
     Returns (beta_blank_dest, beta_label_dest), both (B, T + max_d + 1, U+1): the first includes
@@ -127,8 +137,9 @@ def _backward_logprob(blank_lp, emit_lp, dur_lp, durations, label_durations, bla
         beta_l[:, t] = beta_t
         # Keep the terminal state of utterances that end at frame t.
         ends = act_lens == t
-        beta_b[:, t] = torch.where(ends[:, None] & (u_range[None, :] == label_lens[:, None]),
-                                   torch.zeros_like(beta_t), beta_t)
+        beta_b[:, t] = torch.where(
+            ends[:, None] & (u_range[None, :] == label_lens[:, None]), torch.zeros_like(beta_t), beta_t
+        )
     return beta_b, beta_l
 
 
@@ -138,8 +149,9 @@ class _TDTFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, blank_lp, emit_lp, dur_lp, act_lens, label_lens, durations, label_durations, blank_durations):
         with torch.no_grad():
-            ll, alpha = _forward_logprob(blank_lp, emit_lp, dur_lp, durations, label_durations, blank_durations,
-                                         act_lens, label_lens)
+            ll, alpha = _forward_logprob(
+                blank_lp, emit_lp, dur_lp, durations, label_durations, blank_durations, act_lens, label_lens
+            )
         ctx.save_for_backward(blank_lp, emit_lp, dur_lp, act_lens, label_lens, alpha, ll)
         ctx.arcs = (durations, label_durations, blank_durations)
         return ll
@@ -148,8 +160,9 @@ class _TDTFunction(torch.autograd.Function):
     def backward(ctx, grad_ll):
         blank_lp, emit_lp, dur_lp, act_lens, label_lens, alpha, ll = ctx.saved_tensors
         durations, label_durations, blank_durations = ctx.arcs
-        beta_b, beta_l = _backward_logprob(blank_lp, emit_lp, dur_lp, durations, label_durations, blank_durations,
-                                           act_lens, label_lens)
+        beta_b, beta_l = _backward_logprob(
+            blank_lp, emit_lp, dur_lp, durations, label_durations, blank_durations, act_lens, label_lens
+        )
         B, T, U1 = blank_lp.shape
         U = U1 - 1
         g = grad_ll.to(alpha.dtype)[:, None, None]
@@ -161,12 +174,12 @@ class _TDTFunction(torch.autograd.Function):
             d = durations[n]
             if d == 0:
                 continue
-            post = torch.exp(alpha + blank_lp + dur_lp[..., n] + beta_b[:, d: d + T] - ll_)
+            post = torch.exp(alpha + blank_lp + dur_lp[..., n] + beta_b[:, d : d + T] - ll_)
             g_blank += post
             g_dur[..., n] += post
         for n in label_durations:
             d = durations[n]
-            post = torch.exp(alpha[:, :, :U] + emit_lp + dur_lp[:, :, :U, n] + beta_l[:, d: d + T, 1:] - ll_)
+            post = torch.exp(alpha[:, :, :U] + emit_lp + dur_lp[:, :, :U, n] + beta_l[:, d : d + T, 1:] - ll_)
             g_emit += post
             g_dur[:, :, :U, n] += post
         return g_blank * g, g_emit * g, g_dur * g[..., None], None, None, None, None, None
@@ -209,16 +222,18 @@ class _ArcLogProbs(torch.autograd.Function):
 class TDTLossVectorized(torch.nn.Module):
     """Drop-in for NeMo's ``TDTLossNumba`` (reduction 'none'): per-utterance negative log-likelihood."""
 
-    def __init__(self, blank: int, durations: Sequence[int], sigma: float = 0.0, omega: float = 0.0,
-                 reduction: str | None = None):
+    def __init__(
+        self, blank: int, durations: Sequence[int], sigma: float = 0.0, omega: float = 0.0, reduction: str | None = None
+    ):
         super().__init__()
         if 0 not in durations or 1 not in durations:
             raise ValueError(f"TDT durations must include 0 and 1, got {list(durations)}")
         self.blank, self.durations = blank, list(durations)
         self.sigma, self.omega, self.reduction = sigma, omega, reduction
 
-    def forward(self, acts: torch.Tensor, labels: torch.Tensor, act_lens: torch.Tensor,
-                label_lens: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, acts: torch.Tensor, labels: torch.Tensor, act_lens: torch.Tensor, label_lens: torch.Tensor
+    ) -> torch.Tensor:
         D = len(self.durations)
         labels = labels.long()
         act_lens, label_lens = act_lens.long(), label_lens.long()
@@ -239,5 +254,7 @@ class TDTLossVectorized(torch.nn.Module):
         else:
             dur_lp = dur_logp.double()
             every = list(range(D))
-            ll = _TDTFunction.apply(blank_lp, emit_lp, dur_lp, act_lens, label_lens, self.durations, tuple(every), tuple(every))
+            ll = _TDTFunction.apply(
+                blank_lp, emit_lp, dur_lp, act_lens, label_lens, self.durations, tuple(every), tuple(every)
+            )
         return (-ll).to(acts.dtype if acts.dtype.is_floating_point else torch.float32)

@@ -19,8 +19,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -50,8 +51,12 @@ def prepare_run_dir(run_dir: Path, run_key: str) -> Path:
     if run_dir.exists() and key_file.exists() and key_file.read_text() != run_key:
         stale = run_dir.with_name(f"{run_dir.name}.stale-{int(time.time())}")
         run_dir.rename(stale)
-        logging.getLogger(__name__).warning("settings, code or input data changed since %s was written: moved it to %s and "
-                                            "training starts from scratch", run_dir, stale)
+        logging.getLogger(__name__).warning(
+            "settings, code or input data changed since %s was written: moved it to %s and "
+            "training starts from scratch",
+            run_dir,
+            stale,
+        )
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     key_file.write_text(run_key)
     return run_dir
@@ -74,7 +79,9 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
         if complete_checkpoint(path):
             return path
         if path.exists():
-            logging.getLogger(__name__).warning("%s is incomplete (killed while writing it): not resuming from it", path)
+            logging.getLogger(__name__).warning(
+                "%s is incomplete (killed while writing it): not resuming from it", path
+            )
     return None
 
 
@@ -122,8 +129,14 @@ def csv_logger(run_dir: Path, flush_every: int):
 def _loader(dataset, sampler, workers: int):
     from maya.stage1.data import collate
 
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                                       persistent_workers=False, pin_memory=torch.cuda.is_available())
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 def _curve(metrics_csv: Path) -> list[dict]:
@@ -134,8 +147,13 @@ def _curve(metrics_csv: Path) -> list[dict]:
     with open(metrics_csv) as f:
         for r in csv.DictReader(f):
             if r.get("val_cer"):
-                rows.append({k: (float(v) if k != "step" else int(float(v))) for k, v in r.items()
-                             if v not in ("", None) and (k.startswith("val_") or k == "step")})
+                rows.append(
+                    {
+                        k: (float(v) if k != "step" else int(float(v)))
+                        for k, v in r.items()
+                        if v not in ("", None) and (k.startswith("val_") or k == "step")
+                    }
+                )
     return rows
 
 
@@ -150,8 +168,10 @@ def capped_val_split(val_parquet: Path, cap: int | None, run_dir: Path) -> tuple
     import pyarrow.compute as pc
 
     t = pq.read_table(val_parquet)
-    keys = [hashlib.sha256(f"{c}/{s}".encode()).hexdigest() for c, s in
-            zip(t.column("corpus").to_pylist(), t.column("segment_id").to_pylist())]  # val split: small
+    keys = [
+        hashlib.sha256(f"{c}/{s}".encode()).hexdigest()
+        for c, s in zip(t.column("corpus").to_pylist(), t.column("segment_id").to_pylist(), strict=True)
+    ]  # val split: small
     t = t.append_column("_key", pa.array(keys)).sort_by([("language", "ascending"), ("_key", "ascending")])
     lang = t.column("language").to_numpy(zero_copy_only=False)
     first = np.r_[0, np.flatnonzero(lang[1:] != lang[:-1]) + 1]
@@ -161,15 +181,28 @@ def capped_val_split(val_parquet: Path, cap: int | None, run_dir: Path) -> tuple
     tmp = run_dir / f".val_subset.{os.getpid()}.parquet"  # DDP ranks write the same file: atomically
     pq.write_table(capped, tmp)
     os.replace(tmp, out)
-    before = dict(zip(*np.unique(lang, return_counts=True))) if len(lang) else {}
+    before = dict(zip(*np.unique(lang, return_counts=True), strict=True)) if len(lang) else {}
     after = pc.value_counts(capped.column("language")).to_pylist() if capped.num_rows else []
-    return out, {"max_clips_per_language": cap, "clips_before": {str(k): int(v) for k, v in before.items()},
-                 "clips_after": {d["values"]: d["counts"] for d in after}}
+    return out, {
+        "max_clips_per_language": cap,
+        "clips_before": {str(k): int(v) for k, v in before.items()},
+        "clips_after": {d["values"]: d["counts"] for d in after},
+    }
 
 
-def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | Path, tokenizer_dir: str | Path,
-          balance_json: str | Path | None, out_dir: str | Path, *, noise_files: Sequence[str] = (),
-          workers: int = 0, progress: bool = True, run_key: str = "") -> dict:
+def train(
+    config: Mapping[str, Any],
+    splits_dir: str | Path,
+    train_clips: str | Path,
+    tokenizer_dir: str | Path,
+    balance_json: str | Path | None,
+    out_dir: str | Path,
+    *,
+    noise_files: Sequence[str] = (),
+    workers: int = 0,
+    progress: bool = True,
+    run_key: str = "",
+) -> dict:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
@@ -182,26 +215,47 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
     s1 = config["stage1"]
     tr, aug, samp = s1["trainer"], s1["augment"], s1["sampler"]
     out = Path(out_dir)
-    data_key = inputs_digest([train_clips, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.model",
-                              balance_json])
+    data_key = inputs_digest(
+        [train_clips, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.model", balance_json]
+    )
     run_dir = prepare_run_dir(out / "run", f"{run_key}:{data_key}")
     ckpt_dir = run_dir / "checkpoints"
     pl.seed_everything(tr["seed"], workers=True)
 
     accelerator = tr["accelerator"]
     if accelerator == "gpu" and not torch.cuda.is_available():
-        raise MayaError("stage1.trainer.accelerator is gpu but no CUDA device is visible "
-                        "(run the demo config on CPU, or check CUDA_VISIBLE_DEVICES)")
+        raise MayaError(
+            "stage1.trainer.accelerator is gpu but no CUDA device is visible "
+            "(run the demo config on CPU, or check CUDA_VISIBLE_DEVICES)"
+        )
     loggers = [csv_logger(run_dir, tr["log_every_n_steps"]), TensorBoardLogger(str(run_dir), name="logs", version="tb")]
-    checkpoint = ModelCheckpoint(dirpath=str(ckpt_dir), filename="step{step:07d}", auto_insert_metric_name=False,
-                                 every_n_train_steps=tr["checkpoint_every_n_steps"], save_top_k=-1, save_last=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=str(ckpt_dir),
+        filename="step{step:07d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=tr["checkpoint_every_n_steps"],
+        save_top_k=-1,
+        save_last=True,
+    )
     trainer = pl.Trainer(
-        accelerator=accelerator, devices=tr["devices"], num_nodes=tr["num_nodes"], strategy=tr["strategy"], precision=tr["precision"],
-        max_steps=tr["max_steps"], accumulate_grad_batches=tr["accumulate_grad_batches"],
-        gradient_clip_val=tr["gradient_clip_val"] or None, val_check_interval=tr["val_check_interval"],
-        check_val_every_n_epoch=None, log_every_n_steps=tr["log_every_n_steps"], logger=loggers,
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step")], enable_progress_bar=progress,
-        num_sanity_val_steps=0, use_distributed_sampler=False, enable_model_summary=False, default_root_dir=str(run_dir),
+        accelerator=accelerator,
+        devices=tr["devices"],
+        num_nodes=tr["num_nodes"],
+        strategy=tr["strategy"],
+        precision=tr["precision"],
+        max_steps=tr["max_steps"],
+        accumulate_grad_batches=tr["accumulate_grad_batches"],
+        gradient_clip_val=tr["gradient_clip_val"] or None,
+        val_check_interval=tr["val_check_interval"],
+        check_val_every_n_epoch=None,
+        log_every_n_steps=tr["log_every_n_steps"],
+        logger=loggers,
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step")],
+        enable_progress_bar=progress,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
     )
     model = build_model(config, tokenizer_dir, trainer=trainer)
 
@@ -209,13 +263,24 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
     init = s1["init"]
     last = latest_checkpoint(ckpt_dir)
     if init["pretrained"] and last is None:
-        init_report = init_from_pretrained(model, init["pretrained"], init["include"], init["exclude"], init.get("expand"))
+        init_report = init_from_pretrained(
+            model, init["pretrained"], init["include"], init["exclude"], init.get("expand")
+        )
 
     langs = list(config["languages"])
     train_table = ClipTable(train_clips)  # memory-mapped: ranks and workers share the page cache
-    train_ds = ClipDataset(train_table, langs, config["data"]["sample_rate"], WaveAugment(
-        speed_factors=tuple(aug["speed_perturb"]), noise_snr_db=tuple(aug["noise_snr_db"]), noise_prob=aug["noise_prob"],
-        noise_files=tuple(noise_files), seed=tr["seed"]))
+    train_ds = ClipDataset(
+        train_table,
+        langs,
+        config["data"]["sample_rate"],
+        WaveAugment(
+            speed_factors=tuple(aug["speed_perturb"]),
+            noise_snr_db=tuple(aug["noise_snr_db"]),
+            noise_prob=aug["noise_prob"],
+            noise_files=tuple(noise_files),
+            seed=tr["seed"],
+        ),
+    )
     val_parquet, val_cap = capped_val_split(Path(splits_dir) / "val.parquet", s1["val_max_clips_per_language"], run_dir)
     encode = SentencePieceEncoder(Path(tokenizer_dir) / "tokenizer.model")
     write_clip_table(val_parquet, run_dir / "val_clips.arrow", encode, encode.vocab_size)
@@ -227,25 +292,48 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
     sub = s1["model"]["subsampling_factor"]
     keep = alignable(train_table.duration_s, train_table.num_tokens, sub)
     if not keep.all():
-        logging.getLogger(__name__).warning("%d train clips have more tokens than encoder frames (subsampling %d): "
-                                            "left out, CTC/TDT cannot align them", int((~keep).sum()), sub)
-    train_sampler = BucketingBatchSampler(train_table.duration_s, train_table.num_tokens, train_table.group,
-                                          [factors.get(g, 1.0) for g in train_table.groups] if factors else None,
-                                          edges, caps, seed=tr["seed"], rank=trainer.global_rank,
-                                          world_size=trainer.world_size, keep=keep)
-    val_sampler = BucketingBatchSampler(val_table.duration_s, val_table.num_tokens, val_table.group, None, edges, caps,
-                                        shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size,
-                                        drop_last=False)
+        logging.getLogger(__name__).warning(
+            "%d train clips have more tokens than encoder frames (subsampling %d): left out, CTC/TDT cannot align them",
+            int((~keep).sum()),
+            sub,
+        )
+    train_sampler = BucketingBatchSampler(
+        train_table.duration_s,
+        train_table.num_tokens,
+        train_table.group,
+        [factors.get(g, 1.0) for g in train_table.groups] if factors else None,
+        edges,
+        caps,
+        seed=tr["seed"],
+        rank=trainer.global_rank,
+        world_size=trainer.world_size,
+        keep=keep,
+    )
+    val_sampler = BucketingBatchSampler(
+        val_table.duration_s,
+        val_table.num_tokens,
+        val_table.group,
+        None,
+        edges,
+        caps,
+        shuffle=False,
+        rank=trainer.global_rank,
+        world_size=trainer.world_size,
+        drop_last=False,
+    )
     if train_sampler.stats["batches_per_rank"] == 0:
-        raise MayaError(f"{train_clips}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
-                        f"fewer than the {trainer.world_size} ranks; add data or use fewer devices")
+        raise MayaError(
+            f"{train_clips}: {len(train_ds)} train clips make {train_sampler.stats['batches']} batches, "
+            f"fewer than the {trainer.world_size} ranks; add data or use fewer devices"
+        )
     model.sampler = train_sampler
     release_free_memory()  # the plan's temporaries, before the DataLoader forks workers
     train_dl, val_dl = _loader(train_ds, train_sampler, workers), _loader(val_ds, val_sampler, workers)
 
     if len(val_ds) == 0:
-        logging.getLogger(__name__).warning("%s has no clips: training without validation",
-                                            Path(splits_dir) / "val.parquet")
+        logging.getLogger(__name__).warning(
+            "%s has no clips: training without validation", Path(splits_dir) / "val.parquet"
+        )
         val_dl = None
         trainer.limit_val_batches = 0
     started = time.time()
@@ -261,13 +349,23 @@ def train(config: Mapping[str, Any], splits_dir: str | Path, train_clips: str | 
     if trainer.is_global_zero:
         model.save_to(str(out / "final.nemo"))
         metrics = getattr(model, "last_val_metrics", {})
-        per_lang = {lang: {"wer": metrics.get(f"val_wer_{lang}"), "cer": metrics.get(f"val_cer_{lang}")}
-                    for lang in langs if f"val_wer_{lang}" in metrics}
+        per_lang = {
+            lang: {"wer": metrics.get(f"val_wer_{lang}"), "cer": metrics.get(f"val_cer_{lang}")}
+            for lang in langs
+            if f"val_wer_{lang}" in metrics
+        }
         summary = {
-            "steps": int(trainer.global_step), "max_steps": tr["max_steps"], "wall_s": round(wall, 1),
-            "resumed_from": resumed_from, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "devices": trainer.world_size, "num_nodes": trainer.num_nodes, "precision": tr["precision"],
-            "train_clips": len(train_ds), "val_clips": len(val_ds), "val_subset": val_cap,
+            "steps": int(trainer.global_step),
+            "max_steps": tr["max_steps"],
+            "wall_s": round(wall, 1),
+            "resumed_from": resumed_from,
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "devices": trainer.world_size,
+            "num_nodes": trainer.num_nodes,
+            "precision": tr["precision"],
+            "train_clips": len(train_ds),
+            "val_clips": len(val_ds),
+            "val_subset": val_cap,
             "sampler": train_sampler.stats,
             "final_val": {k: metrics.get(k) for k in ("val_wer", "val_cer", "val_wer_ctc", "val_cer_ctc")},
             "final_val_per_language": per_lang,

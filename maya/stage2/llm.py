@@ -25,10 +25,18 @@ def tiny_gemma3_config(layers: int, hidden: int):
     from transformers import Gemma3TextConfig
 
     head_dim = min(64, hidden)
-    return Gemma3TextConfig(vocab_size=GEMMA3_VOCAB, hidden_size=hidden, intermediate_size=2 * hidden,
-                            num_hidden_layers=layers, num_attention_heads=max(1, hidden // head_dim),
-                            num_key_value_heads=1, head_dim=head_dim, max_position_embeddings=8192,
-                            sliding_window=512, tie_word_embeddings=True)
+    return Gemma3TextConfig(
+        vocab_size=GEMMA3_VOCAB,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // head_dim),
+        num_key_value_heads=1,
+        head_dim=head_dim,
+        max_position_embeddings=8192,
+        sliding_window=512,
+        tie_word_embeddings=True,
+    )
 
 
 def load_llm(source: str, seed: int = 0):
@@ -53,8 +61,10 @@ def load_llm(source: str, seed: int = 0):
         return llm
     path = Path(source)
     if not path.is_dir():
-        raise MayaError(f"stage2.llm {source!r} is neither a local Hugging Face directory, gguf-package:MODULE nor "
-                        "tiny-random:LAYERSxHIDDEN (nothing is downloaded from model hubs here)")
+        raise MayaError(
+            f"stage2.llm {source!r} is neither a local Hugging Face directory, gguf-package:MODULE nor "
+            "tiny-random:LAYERSxHIDDEN (nothing is downloaded from model hubs here)"
+        )
     return AutoModelForCausalLM.from_pretrained(str(path), torch_dtype=torch.float32)
 
 
@@ -65,20 +75,37 @@ def save_llm(source: str, out_dir: str | Path, seed: int = 0) -> dict:
     llm.save_pretrained(str(out))
     c = llm.config
     emb = llm.get_input_embeddings().weight.numel()
-    info = {"source": source, "model_type": c.model_type, "hidden_size": c.hidden_size,
-            "num_hidden_layers": c.num_hidden_layers, "num_attention_heads": c.num_attention_heads,
-            "num_key_value_heads": c.num_key_value_heads, "intermediate_size": c.intermediate_size,
-            "vocab_size": c.vocab_size, "parameters": int(sum(p.numel() for p in llm.parameters())),
-            "embedding_parameters": int(emb), "tied": bool(llm.get_output_embeddings().weight is llm.get_input_embeddings().weight)}
+    info = {
+        "source": source,
+        "model_type": c.model_type,
+        "hidden_size": c.hidden_size,
+        "num_hidden_layers": c.num_hidden_layers,
+        "num_attention_heads": c.num_attention_heads,
+        "num_key_value_heads": c.num_key_value_heads,
+        "intermediate_size": c.intermediate_size,
+        "vocab_size": c.vocab_size,
+        "parameters": int(sum(p.numel() for p in llm.parameters())),
+        "embedding_parameters": int(emb),
+        "tied": bool(llm.get_output_embeddings().weight is llm.get_input_embeddings().weight),
+    }
     (out / "llm_info.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
 
 # google/gemma-3-1b-pt's published text config (Google's config.json), used to size the production
 # network when the local copy is not on this machine.
-GEMMA3_1B = {"hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26, "num_attention_heads": 4,
-             "num_key_value_heads": 1, "head_dim": 256, "vocab_size": GEMMA3_VOCAB, "sliding_window": 512,
-             "max_position_embeddings": 32768, "tie_word_embeddings": True}
+GEMMA3_1B = {
+    "hidden_size": 1152,
+    "intermediate_size": 6912,
+    "num_hidden_layers": 26,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 1,
+    "head_dim": 256,
+    "vocab_size": GEMMA3_VOCAB,
+    "sliding_window": 512,
+    "max_position_embeddings": 32768,
+    "tie_word_embeddings": True,
+}
 
 
 def llm_config(source: str):
@@ -107,8 +134,16 @@ def stage2_summary(d_encoder: int, encoder_params: int, source: str, added_token
         proj = Projection(d_encoder, cfg.hidden_size, downsample)
     emb = llm.get_input_embeddings().weight.numel()
     llm_total = sum(p.numel() for p in llm.parameters())
-    counts = {"encoder": encoder_params, "projection": sum(p.numel() for p in proj.parameters()),
-              "llm_embedding": emb, "llm_other": llm_total - emb}
+    counts = {
+        "encoder": encoder_params,
+        "projection": sum(p.numel() for p in proj.parameters()),
+        "llm_embedding": emb,
+        "llm_other": llm_total - emb,
+    }
     counts["total"] = sum(counts.values())
-    return {"counts": counts, "llm_hidden_size": cfg.hidden_size, "llm_layers": cfg.num_hidden_layers,
-            "llm_config_from": origin}
+    return {
+        "counts": counts,
+        "llm_hidden_size": cfg.hidden_size,
+        "llm_layers": cfg.num_hidden_layers,
+        "llm_config_from": origin,
+    }

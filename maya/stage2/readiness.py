@@ -5,8 +5,8 @@ precision asks for it. Raises one ``MayaError`` listing every failure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from maya.readiness import conclude, shared_checks
 from maya.stage2.train import max_steps_for
@@ -28,14 +28,23 @@ def llm_checks(llm_dir: str | Path) -> tuple[list[str], dict]:
     return [], report
 
 
-def check(settings: Mapping, stage: str, llm_dir: str | Path, artifacts: Sequence[str], checkpoint_dir: str | Path,
-          n_params: int, cuda_devices: int | None = None, bf16: bool | None = None) -> dict:
+def check(
+    settings: Mapping,
+    stage: str,
+    llm_dir: str | Path,
+    artifacts: Sequence[str],
+    checkpoint_dir: str | Path,
+    n_params: int,
+    cuda_devices: int | None = None,
+    bf16: bool | None = None,
+) -> dict:
     """``settings`` as training reads them (stage2, stage3, languages); ``n_params`` for the disk estimate."""
     import torch
 
     tr = settings["stage2"]["trainer"]
-    failures, report = shared_checks(tr, max_steps_for(settings, stage), artifacts, checkpoint_dir, n_params,
-                                     cuda_devices)
+    failures, report = shared_checks(
+        tr, max_steps_for(settings, stage), artifacts, checkpoint_dir, n_params, cuda_devices
+    )
     more, llm = llm_checks(llm_dir)
     failures += more
     report.update(llm)
@@ -45,8 +54,9 @@ def check(settings: Mapping, stage: str, llm_dir: str | Path, artifacts: Sequenc
 
             report["deepspeed"] = deepspeed.__version__
         except Exception as e:  # ImportError, or a broken build raising anything at import
-            failures.append(f"DeepSpeed: stage2.trainer.strategy is deepspeed but it does not import "
-                            f"({type(e).__name__}: {e})")
+            failures.append(
+                f"DeepSpeed: stage2.trainer.strategy is deepspeed but it does not import ({type(e).__name__}: {e})"
+            )
     if tr["precision"].startswith("bf16") and tr["accelerator"] == "gpu" and report["gpus_visible"]:
         supported = torch.cuda.is_bf16_supported() if bf16 is None else bf16
         if not supported:

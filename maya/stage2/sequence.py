@@ -9,8 +9,8 @@ the same position in every row).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -25,9 +25,18 @@ class Sequences:
     token_ids: torch.Tensor  # (B, L) token ids, -1 at audio positions, pad id at padding
 
 
-def build_sequences(audio: torch.Tensor, audio_lens: torch.Tensor, prompt: torch.Tensor, embed: Callable,
-                    bos_id: int, pad_id: int, eos_id: int | None = None, targets: torch.Tensor | None = None,
-                    target_lens: torch.Tensor | None = None, left_pad: bool = False) -> Sequences:
+def build_sequences(
+    audio: torch.Tensor,
+    audio_lens: torch.Tensor,
+    prompt: torch.Tensor,
+    embed: Callable,
+    bos_id: int,
+    pad_id: int,
+    eos_id: int | None = None,
+    targets: torch.Tensor | None = None,
+    target_lens: torch.Tensor | None = None,
+    left_pad: bool = False,
+) -> Sequences:
     """``audio`` (B, Ta, H) projected frames with ``audio_lens`` valid; ``prompt`` (B, P) token ids
     (language, task); ``targets`` (B, U) transcript ids with ``target_lens`` (training) or None
     (generation prefix). ``embed`` maps token ids to (…, H) embeddings."""

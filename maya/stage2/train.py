@@ -14,15 +14,24 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
 
 from maya.errors import MayaError
-from maya.stage1.train import (_balance_factors, _curve, _loader, capped_val_split, csv_logger, inputs_digest,
-                               latest_checkpoint, prepare_run_dir)
+from maya.stage1.train import (
+    _balance_factors,
+    _curve,
+    _loader,
+    capped_val_split,
+    csv_logger,
+    inputs_digest,
+    latest_checkpoint,
+    prepare_run_dir,
+)
 
 log = logging.getLogger(__name__)
 STAGES = ("stage2a", "stage2b", "stage3")
@@ -38,18 +47,28 @@ def stage_optim(settings: Mapping[str, Any], stage: str, max_steps: int) -> dict
     else:
         scale = settings["stage3"]["lr_scale"] if stage == "stage3" else 1.0
         b = s2["stage2b"]
-        lrs = {"projection_lr": scale * b["projection_lr"], "llm_lr": scale * b["llm_lr"],
-               "encoder_lora_lr": scale * b["encoder_lora"]["lr"]}
-    return {**lrs, "betas": list(o["betas"]), "weight_decay": o["weight_decay"], "warmup_steps": o["warmup_steps"],
-            "min_lr": o["min_lr_ratio"], "max_steps": max_steps}
+        lrs = {
+            "projection_lr": scale * b["projection_lr"],
+            "llm_lr": scale * b["llm_lr"],
+            "encoder_lora_lr": scale * b["encoder_lora"]["lr"],
+        }
+    return {
+        **lrs,
+        "betas": list(o["betas"]),
+        "weight_decay": o["weight_decay"],
+        "warmup_steps": o["warmup_steps"],
+        "min_lr": o["min_lr_ratio"],
+        "max_steps": max_steps,
+    }
 
 
 def max_steps_for(settings: Mapping[str, Any], stage: str) -> int:
     return settings["stage3"]["max_steps"] if stage == "stage3" else settings["stage2"][stage]["max_steps"]
 
 
-def build_model(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: str | Path,
-                tokenizer_dir: str | Path):
+def build_model(
+    settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: str | Path, tokenizer_dir: str | Path
+):
     """2a: a new MayaSALM from the Stage-1 .nemo (``init``) and ``llm_dir``; 2b/3: the previous
     stage's ``final.ckpt`` (``init``), continued as ``stage``."""
     from maya.stage2.model import MayaSALM
@@ -57,10 +76,19 @@ def build_model(settings: Mapping[str, Any], stage: str, init: str | Path, llm_d
     s2 = settings["stage2"]
     optim = stage_optim(settings, stage, max_steps_for(settings, stage))
     if stage == "stage2a":
-        return MayaSALM({"stage": stage, "pretrained_llm": str(llm_dir), "tokenizer_path": str(tokenizer_dir),
-                         "pretrained_asr": str(init), "pretrained_weights": True, "languages": list(settings["languages"]),
-                         "projection_downsample": s2["projection_downsample"], "optim": optim,
-                         "decoding": dict(s2["decoding"])})
+        return MayaSALM(
+            {
+                "stage": stage,
+                "pretrained_llm": str(llm_dir),
+                "tokenizer_path": str(tokenizer_dir),
+                "pretrained_asr": str(init),
+                "pretrained_weights": True,
+                "languages": list(settings["languages"]),
+                "projection_downsample": s2["projection_downsample"],
+                "optim": optim,
+                "decoding": dict(s2["decoding"]),
+            }
+        )
     model = MayaSALM.load_from_checkpoint(str(init), map_location="cpu", weights_only=False)
     return model.for_stage(stage, optim, s2["stage2b"]["encoder_lora"])
 
@@ -98,8 +126,10 @@ def save_final(trainer, model, path: Path) -> None:
     if trainer.is_global_zero:
         state = get_fp32_state_dict_from_zero_checkpoint(str(shards))
         state = {k.removeprefix("_forward_module."): v for k, v in state.items()}
-        torch.save({"state_dict": state, "hyper_parameters": dict(model.hparams),
-                    "pytorch-lightning_version": pl_version()}, path)
+        torch.save(
+            {"state_dict": state, "hyper_parameters": dict(model.hparams), "pytorch-lightning_version": pl_version()},
+            path,
+        )
         shutil.rmtree(shards)
 
 
@@ -109,9 +139,22 @@ def pl_version() -> str:
     return lightning.__version__
 
 
-def train(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: str | Path, tokenizer_dir: str | Path,
-          splits_dir: str | Path, train_clips: str | Path, balance_json: str | Path | None, out_dir: str | Path, *,
-          workers: int = 0, progress: bool = True, run_key: str = "", strategy=None) -> dict:
+def train(
+    settings: Mapping[str, Any],
+    stage: str,
+    init: str | Path,
+    llm_dir: str | Path,
+    tokenizer_dir: str | Path,
+    splits_dir: str | Path,
+    train_clips: str | Path,
+    balance_json: str | Path | None,
+    out_dir: str | Path,
+    *,
+    workers: int = 0,
+    progress: bool = True,
+    run_key: str = "",
+    strategy=None,
+) -> dict:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
@@ -125,25 +168,43 @@ def train(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: st
     tr, samp = s2["trainer"], s2["sampler"]
     max_steps = max_steps_for(settings, stage)
     out = Path(out_dir)
-    data_key = inputs_digest([train_clips, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.json",
-                              balance_json, init])
+    data_key = inputs_digest(
+        [train_clips, Path(splits_dir) / "val.parquet", Path(tokenizer_dir) / "tokenizer.json", balance_json, init]
+    )
     run_dir = prepare_run_dir(out / "run", f"{run_key}:{data_key}")
     ckpt_dir = run_dir / "checkpoints"
     pl.seed_everything(tr["seed"], workers=True)
     if tr["accelerator"] == "gpu" and not torch.cuda.is_available():
         raise MayaError("stage2.trainer.accelerator is gpu but no CUDA device is visible")
-    checkpoint = ModelCheckpoint(dirpath=str(ckpt_dir), filename="step{step:07d}", auto_insert_metric_name=False,
-                                 every_n_train_steps=tr["checkpoint_every_n_steps"], save_top_k=-1, save_last=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=str(ckpt_dir),
+        filename="step{step:07d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=tr["checkpoint_every_n_steps"],
+        save_top_k=-1,
+        save_last=True,
+    )
     chosen, precision = strategy_and_precision(tr, s2["deepspeed"])
     trainer = pl.Trainer(
-        accelerator=tr["accelerator"], devices=tr["devices"], num_nodes=tr["num_nodes"],
-        strategy=strategy if strategy is not None else chosen, precision=precision,
-        max_steps=max_steps, accumulate_grad_batches=tr["accumulate_grad_batches"],
+        accelerator=tr["accelerator"],
+        devices=tr["devices"],
+        num_nodes=tr["num_nodes"],
+        strategy=strategy if strategy is not None else chosen,
+        precision=precision,
+        max_steps=max_steps,
+        accumulate_grad_batches=tr["accumulate_grad_batches"],
         gradient_clip_val=(tr["gradient_clip_val"] or None) if tr["strategy"] != "deepspeed" else None,
-        val_check_interval=tr["val_check_interval"], check_val_every_n_epoch=None, log_every_n_steps=tr["log_every_n_steps"],
-        logger=[csv_logger(run_dir, tr["log_every_n_steps"])], callbacks=[checkpoint, LearningRateMonitor("step")],
-        enable_progress_bar=progress, num_sanity_val_steps=0, use_distributed_sampler=False,
-        enable_model_summary=False, default_root_dir=str(run_dir))
+        val_check_interval=tr["val_check_interval"],
+        check_val_every_n_epoch=None,
+        log_every_n_steps=tr["log_every_n_steps"],
+        logger=[csv_logger(run_dir, tr["log_every_n_steps"])],
+        callbacks=[checkpoint, LearningRateMonitor("step")],
+        enable_progress_bar=progress,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
     model = build_model(settings, stage, init, llm_dir, tokenizer_dir)
 
     langs = list(settings["languages"])
@@ -158,13 +219,29 @@ def train(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: st
     factors = _balance_factors(balance_json)
     caps = BatchCaps(samp["max_batch_duration_s"], samp["max_batch_size"], samp["max_tokens_in_batch"])
     edges = settings["data"]["bucket_edges_s"]
-    train_sampler = BucketingBatchSampler(train_table.duration_s, train_table.num_tokens, train_table.group,
-                                          [factors.get(g, 1.0) for g in train_table.groups] if factors else None,
-                                          edges, caps, seed=tr["seed"], rank=trainer.global_rank,
-                                          world_size=trainer.world_size)
-    val_sampler = BucketingBatchSampler(val_table.duration_s, val_table.num_tokens, val_table.group, None, edges, caps,
-                                        shuffle=False, rank=trainer.global_rank, world_size=trainer.world_size,
-                                        drop_last=False)
+    train_sampler = BucketingBatchSampler(
+        train_table.duration_s,
+        train_table.num_tokens,
+        train_table.group,
+        [factors.get(g, 1.0) for g in train_table.groups] if factors else None,
+        edges,
+        caps,
+        seed=tr["seed"],
+        rank=trainer.global_rank,
+        world_size=trainer.world_size,
+    )
+    val_sampler = BucketingBatchSampler(
+        val_table.duration_s,
+        val_table.num_tokens,
+        val_table.group,
+        None,
+        edges,
+        caps,
+        shuffle=False,
+        rank=trainer.global_rank,
+        world_size=trainer.world_size,
+        drop_last=False,
+    )
     if train_sampler.stats["batches_per_rank"] == 0:
         raise MayaError(f"{train_clips}: {len(train_ds)} clips make no batch for {trainer.world_size} ranks")
     model.sampler = train_sampler
@@ -185,28 +262,47 @@ def train(settings: Mapping[str, Any], stage: str, init: str | Path, llm_dir: st
     zero = None
     engine = getattr(trainer.strategy, "deepspeed_engine", None)
     if engine is not None:  # what DeepSpeed actually ran, not what was asked for
-        zero = {"zero_stage": engine.zero_optimization_stage(), "optimizer": type(engine.optimizer).__name__,
-                "client_optimizer": type(getattr(engine, "client_optimizer", None)).__name__}
+        zero = {
+            "zero_stage": engine.zero_optimization_stage(),
+            "optimizer": type(engine.optimizer).__name__,
+            "client_optimizer": type(getattr(engine, "client_optimizer", None)).__name__,
+        }
     save_final(trainer, model, out / "final.ckpt")  # every rank: a DeepSpeed save is collective
     summary = {}
     if trainer.is_global_zero:
         metrics = getattr(model, "last_val_metrics", {})
         trainable = {n: int(sum(p.numel() for p in ps if p.requires_grad)) for n, ps in model.groups().items()}
         summary = {
-            "stage": stage, "steps": int(trainer.global_step), "max_steps": max_steps, "wall_s": round(wall, 1),
-            "s_per_step": round(wall / max(1, trainer.global_step), 3), "resumed_from": str(last) if last else None,
+            "stage": stage,
+            "steps": int(trainer.global_step),
+            "max_steps": max_steps,
+            "wall_s": round(wall, 1),
+            "s_per_step": round(wall / max(1, trainer.global_step), 3),
+            "resumed_from": str(last) if last else None,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "devices": trainer.world_size, "strategy": type(trainer.strategy).__name__, "deepspeed": zero,
+            "devices": trainer.world_size,
+            "strategy": type(trainer.strategy).__name__,
+            "deepspeed": zero,
             "precision": tr["precision"],
-            "init": str(init), "encoder_load": model.load_report if stage == "stage2a" else None,
-            "llm": {k: model.llm.config.to_dict().get(k) for k in ("model_type", "hidden_size", "num_hidden_layers",
-                                                                     "vocab_size")},
-            "parameters": int(sum(p.numel() for p in model.parameters())), "trainable": trainable,
-            "optim": OmegaConf.to_container(model.cfg.optim), "train_clips": len(train_ds), "val_clips": len(val_ds), "val_subset": val_cap,
+            "init": str(init),
+            "encoder_load": model.load_report if stage == "stage2a" else None,
+            "llm": {
+                k: model.llm.config.to_dict().get(k)
+                for k in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+            },
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "trainable": trainable,
+            "optim": OmegaConf.to_container(model.cfg.optim),
+            "train_clips": len(train_ds),
+            "val_clips": len(val_ds),
+            "val_subset": val_cap,
             "sampler": train_sampler.stats,
             "final_val": {k: v for k, v in metrics.items() if not k.startswith(("val_wer_", "val_cer_"))},
-            "final_val_per_language": {lang: {"wer": metrics.get(f"val_wer_{lang}"), "cer": metrics.get(f"val_cer_{lang}")}
-                                       for lang in langs if f"val_cer_{lang}" in metrics},
+            "final_val_per_language": {
+                lang: {"wer": metrics.get(f"val_wer_{lang}"), "cer": metrics.get(f"val_cer_{lang}")}
+                for lang in langs
+                if f"val_cer_{lang}" in metrics
+            },
             "curve": _curve(run_dir / "logs" / "metrics.csv"),
         }
         metrics_csv = run_dir / "logs" / "metrics.csv"

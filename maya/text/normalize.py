@@ -66,8 +66,9 @@ def _strip_punctuation(text: str) -> str:
     return "".join(out)
 
 
-def normalize_text(text: str, lang: str | None = None, *, punctuation: str = "remove",
-                   digits: str = "ascii", lowercase: bool = True) -> str:
+def normalize_text(
+    text: str, lang: str | None = None, *, punctuation: str = "remove", digits: str = "ascii", lowercase: bool = True
+) -> str:
     """Normalise ``text`` (of language ``lang``) as described in the module docstring."""
     if punctuation not in ("remove", "keep") or digits not in ("ascii", "keep"):
         raise ValueError(f"punctuation must be remove|keep and digits ascii|keep, got {punctuation!r}, {digits!r}")
@@ -105,8 +106,9 @@ _KEEP = "\ufdd0"
 # Letters whose Python lower() is not one simple mapping (İ -> i + dot; Σ -> ς at a word's end).
 _SPECIAL_LOWER_RE = _re_class([chr(c) for c in range(0x10000) if len(chr(c).lower()) > 1] + ["\u03a3"])
 # Code points this Python's Unicode tables do not know (Arrow's may: newer Unicode).
-_UNASSIGNED_RE = _re_class(chr(c) for c in range(0x10000)
-                           if unicodedata.category(chr(c)) == "Cn" and not 0xFDD0 <= c <= 0xFDEF)
+_UNASSIGNED_RE = _re_class(
+    chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Cn" and not 0xFDD0 <= c <= 0xFDEF
+)
 _ANY_DIGIT_RE = _re_class(chr(z + i) for z in _DIGIT_ZEROS for i in range(10))
 
 
@@ -136,8 +138,9 @@ def _legacy_sequences(t):
     return t
 
 
-def normalize_array(texts, lang: str | None = None, *, punctuation: str = "remove",
-                    digits: str = "ascii", lowercase: bool = True):
+def normalize_array(
+    texts, lang: str | None = None, *, punctuation: str = "remove", digits: str = "ascii", lowercase: bool = True
+):
     """``normalize_text`` of every string of an Arrow array (nulls become ""), with Arrow's
     kernels; equal to the per-text function (tests compare them on real text in 10 scripts)."""
     import pyarrow as pa
@@ -172,7 +175,9 @@ def normalize_array(texts, lang: str | None = None, *, punctuation: str = "remov
     if lowercase:
         odd = pc.or_(odd, pc.match_substring_regex(raw, _SPECIAL_LOWER_RE))
     if pc.any(odd).as_py():
-        fixed = [normalize_text(s, lang, punctuation=punctuation, digits=digits, lowercase=lowercase)
-                 for s in pc.filter(raw, odd).to_pylist()]
+        fixed = [
+            normalize_text(s, lang, punctuation=punctuation, digits=digits, lowercase=lowercase)
+            for s in pc.filter(raw, odd).to_pylist()
+        ]
         t = pc.replace_with_mask(t, odd, pa.array(fixed, pa.large_string()))
     return t

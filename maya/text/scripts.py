@@ -20,9 +20,18 @@ SCRIPT_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
     "te": ((0x0C00, 0x0C7F),),
 }
 SCRIPT_NAMES = {
-    "as": "Bengali-Assamese", "bn": "Bengali-Assamese", "en": "Latin", "gu": "Gujarati",
-    "hi": "Devanagari", "kn": "Kannada", "ml": "Malayalam", "mr": "Devanagari", "or": "Odia",
-    "pa": "Gurmukhi", "ta": "Tamil", "te": "Telugu",
+    "as": "Bengali-Assamese",
+    "bn": "Bengali-Assamese",
+    "en": "Latin",
+    "gu": "Gujarati",
+    "hi": "Devanagari",
+    "kn": "Kannada",
+    "ml": "Malayalam",
+    "mr": "Devanagari",
+    "or": "Odia",
+    "pa": "Gurmukhi",
+    "ta": "Tamil",
+    "te": "Telugu",
 }
 
 

@@ -58,8 +58,12 @@ def ensure_installed() -> None:
         raise Unavailable("slurm-wlm and munge are not installed and this user is not root to install them")
     if not shutil.which("apt-get"):
         raise Unavailable("slurm-wlm and munge are not installed and there is no apt-get")
-    r = subprocess.run(["apt-get", "install", "-y", "-q", *PACKAGES], capture_output=True, text=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    r = subprocess.run(
+        ["apt-get", "install", "-y", "-q", *PACKAGES],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     if r.returncode != 0:
         raise Unavailable(f"apt-get install {' '.join(PACKAGES)} failed: {r.stderr.strip().splitlines()[-1:]}")
 
@@ -129,9 +133,10 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb
 PartitionName=local Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
         (r / "gres.conf").write_text(
-            f"NodeName={self.node} Name=gpu Type=h200 File={r}/dev/nvidia[0-{self.gpus - 1}]\n" if self.gpus else "")
+            f"NodeName={self.node} Name=gpu Type=h200 File={r}/dev/nvidia[0-{self.gpus - 1}]\n" if self.gpus else ""
+        )
 
-    def start(self, timeout: float = 60) -> "LocalSlurm":
+    def start(self, timeout: float = 60) -> LocalSlurm:
         ensure_installed()
         if os.geteuid() != 0:
             raise Unavailable("the local cluster runs its daemons as root (SlurmdUser=root)")
@@ -139,8 +144,16 @@ PartitionName=local Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         r = self.root
         env = {**os.environ, **self.env()}
         cmds = {
-            "munged": [_binary("munged"), "-F", "--force", f"--key-file={r}/munge.key", f"--socket={MUNGE_SOCKET}",
-                       f"--pid-file={r}/run/munged.pid", f"--log-file={r}/log/munged.log", f"--seed-file={r}/run/munged.seed"],
+            "munged": [
+                _binary("munged"),
+                "-F",
+                "--force",
+                f"--key-file={r}/munge.key",
+                f"--socket={MUNGE_SOCKET}",
+                f"--pid-file={r}/run/munged.pid",
+                f"--log-file={r}/log/munged.log",
+                f"--seed-file={r}/run/munged.seed",
+            ],
             "slurmctld": [_binary("slurmctld"), "-D", "-i", "-f", str(self.conf)],
             # Configless: slurmd fetches the config from slurmctld and caches it where every client
             # command on the node looks when SLURM_CONF is unset (/run/slurm/conf) — Snakemake's
@@ -154,9 +167,10 @@ PartitionName=local Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         pids = {}
         try:
             for name, cmd in cmds.items():
-                log = open(r / "log" / f"{name}.out", "ab")
-                pids[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                              start_new_session=True).pid
+                log = open(r / "log" / f"{name}.out", "ab")  # noqa: SIM115 (the daemon's stdout)
+                pids[name] = subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                ).pid
                 self.pids_file.write_text(json.dumps({"pids": pids, "made_run_dir": made_run_dir}))
                 if name == "munged":
                     self._wait(_munge_running, timeout, "munged's socket")
