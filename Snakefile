@@ -11,6 +11,9 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/common_data.smk"
+include: "rules/common_training.smk"
+include: "rules/common_eval.smk"
 include: "rules/corpus.smk"
 include: "rules/data.smk"
 include: "rules/prepare.smk"

@@ -198,6 +198,26 @@ OVER_LENGTH_NOTE = (
 )
 
 
+def _timings(bench_dir: str | Path) -> str:
+    from maya.job_timings import rule_times
+
+    times = rule_times(bench_dir)
+    intro = (
+        '<h2>Where the time went</h2><p class="muted">Per rule, from Snakemake\'s <code>benchmark:</code> files '
+        f"(<code>{html.escape(str(bench_dir))}/{{rule}}/...tsv</code>) of the jobs that ran before this report: "
+        "wall time, CPU time (user + system, children included) and peak resident memory. Size "
+        "<code>mem_mb</code> and <code>runtime</code> for SLURM from the maxima.</p>"
+    )
+    if not times:
+        return intro + '<p class="muted">No benchmark files yet.</p>'
+    rows = [
+        [t.rule, t.jobs, f"{t.total_s:,.1f}", f"{t.max_s:,.1f}", f"{t.cpu_s:,.1f}", f"{t.max_rss_mb:,.0f}"]
+        for t in times
+    ]
+    headers = ["rule", "jobs", "wall s, total", "wall s, max", "CPU s, total", "max RSS MB"]
+    return intro + _table(headers, rows, left=1)
+
+
 def stage2_note(stage_summaries: Mapping[str, str | Path], llm_name: str) -> str:
     """One sentence on what the Stage-2/3 rows come from: decoder, size, steps, device."""
     s = {stage.removeprefix("stage"): json.loads(Path(p).read_text()) for stage, p in sorted(stage_summaries.items())}
@@ -234,6 +254,7 @@ def build_report(
     bins_json: str | Path | None = None,
     stage_summaries: Mapping[str, str | Path] | None = None,
     llm_name: str = "",
+    timings_dir: str | Path | None = None,
 ) -> dict:
     """Write the report; ``scores``/``rtfx`` map "stage/testset/decoder" to their JSON files;
     ``stage_summaries`` maps Stage-2/3 stages to their train_summary.json, ``llm_name`` says what their decoder is."""
@@ -500,6 +521,9 @@ def build_report(
             left=1,
         )
     )
+
+    if timings_dir is not None:
+        parts.append(_timings(timings_dir))
 
     parts.append("<h2>Provenance</h2>")
     parts.append(_table(["item", "value"], [[k, v] for k, v in provenance.items()], left=2))

@@ -11,6 +11,8 @@ rule synthesise_demo_shard:
         # Only what changes a shard's bytes: adding shards must not rerun the existing ones.
         settings=settings("demo_corpus", drop=("shards_per_language",)),
         code=code("synthesise_demo_shard.py"),
+    benchmark:
+        "results/benchmarks/synthesise_demo_shard/{corpus}/{lang}/{shard}.tsv",
     log:
         "logs/synthesise_demo_shard/{corpus}/{lang}/{shard}.log",
     wildcard_constraints:
@@ -32,6 +34,8 @@ rule synthesise_broken_shard:
     params:
         corpus_root=lambda w: CORPORA[w.corpus]["root"],
         code=code("synthesise_broken_shard.py"),
+    benchmark:
+        "results/benchmarks/synthesise_broken_shard/{corpus}/{lang}/{shard}.tsv",
     log:
         "logs/synthesise_broken_shard/{corpus}/{lang}/{shard}.log",
     wildcard_constraints:
@@ -60,6 +64,8 @@ rule list_shards:
         ),
         listing=corpus_listing_digest,
         code=code("list_shards.py"),
+    benchmark:
+        "results/benchmarks/list_shards/{corpus}.tsv",
     log:
         "logs/list_shards/{corpus}.log",
     conda:

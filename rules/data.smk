@@ -13,6 +13,8 @@ rule index_shard:
     params:
         job=shard_job,
         code=code("index_shard.py"),
+    benchmark:
+        "results/benchmarks/index_shard/{corpus}/{lang}/{shard}.tsv",
     log:
         "logs/index_shard/{corpus}/{lang}/{shard}.log",
     resources:
@@ -41,6 +43,8 @@ rule qc_summary:
         skipped=[f"{corpus}=results/shards/{corpus}.skipped.json" for corpus in CORPORA],
         limits=lambda w: json.dumps(qc_limits(), sort_keys=True),
         code=code("qc_summary.py"),
+    benchmark:
+        "results/benchmarks/qc_summary.tsv",
     log:
         "logs/qc_summary.log",
     conda:
@@ -69,6 +73,8 @@ rule build_manifest:
         # that must not rebuild every language's manifest.
         listing="results/shards/{corpus}.tsv",
         code=code("build_manifest.py"),
+    benchmark:
+        "results/benchmarks/build_manifest/{corpus}/{lang}.tsv",
     log:
         "logs/build_manifest/{corpus}/{lang}.log",
     conda:

@@ -9,6 +9,8 @@ rule eval_testset:
         "results/eval/testsets/{testset}.parquet",
     params:
         code=code("eval_testset.py"),
+    benchmark:
+        "results/benchmarks/eval_testset/{testset}.tsv",
     log:
         "logs/eval/testset_{testset}.log",
     conda:
@@ -35,6 +37,8 @@ rule decode_testset:
         gpu=1 if STAGE1_GPUS else 0,
     # On CPU most of a decode is Python start-up: one thread each lets decodes run side by side.
     threads: 4 if STAGE1_GPUS else 1
+    benchmark:
+        "results/benchmarks/decode_testset/{stage}/{testset}/{decoder}.tsv",
     log:
         "logs/eval/decode_{stage}_{testset}_{decoder}.log",
     conda:
@@ -54,6 +58,8 @@ rule score_testset:
     params:
         settings=settings("eval", keep=("bootstrap_samples", "bootstrap_seed", "top_confusions")),
         code=code("score_testset.py"),
+    benchmark:
+        "results/benchmarks/score_testset/{stage}/{testset}/{decoder}.tsv",
     log:
         "logs/eval/score_{stage}_{testset}_{decoder}.log",
     conda:
@@ -72,6 +78,8 @@ rule eval_summary:
         "results/eval/summary.csv",
     params:
         code=code("eval_summary.py"),
+    benchmark:
+        "results/benchmarks/eval_summary.tsv",
     log:
         "logs/eval/summary.log",
     conda:
@@ -103,6 +111,8 @@ rule eval_report:
                                          "bootstrap": f"{config['eval']['bootstrap_samples']} resamples, seed "
                                                       f"{config['eval']['bootstrap_seed']}"}),
         code=code("eval_report.py"),
+    benchmark:
+        "results/benchmarks/eval_report.tsv",
     log:
         "logs/eval/report.log",
     conda:
@@ -112,4 +122,4 @@ rule eval_report:
         " --balance {input.balance:q} --qc {input.qc:q} --bins={input.bins:q} --train-summary {input.train_summary:q}"
         " --metrics {input.metrics:q} --models {input.models:q} --stage-summaries {input.stage_summaries:q}"
         " --llm-name {params.llm_name:q} --provenance {params.provenance:q}"
-        " --title {params.title:q} --out {output:q} > {log:q} 2>&1"
+        " --title {params.title:q} --timings results/benchmarks --out {output:q} > {log:q} 2>&1"

@@ -12,6 +12,8 @@ rule make_splits:
     params:
         settings=settings("splits"),
         code=code("make_splits.py"),
+    benchmark:
+        "results/benchmarks/make_splits.tsv",
     log:
         "logs/make_splits.log",
     conda:
@@ -31,6 +33,8 @@ rule balance_languages:
     params:
         settings=settings("balance"),
         code=code("balance_languages.py"),
+    benchmark:
+        "results/benchmarks/balance_languages.tsv",
     log:
         "logs/balance_languages.log",
     conda:
@@ -49,6 +53,8 @@ rule lhotse_inputs:
         directory("results/lhotse"),
     params:
         code=code("lhotse_inputs.py"),
+    benchmark:
+        "results/benchmarks/lhotse_inputs.tsv",
     log:
         "logs/lhotse_inputs.log",
     conda:
@@ -71,6 +77,8 @@ rule train_tokenizer:
         code=code("train_tokenizer.py"),
     wildcard_constraints:
         vocab=r"\d+",
+    benchmark:
+        "results/benchmarks/train_tokenizer/{vocab}.tsv",
     log:
         "logs/train_tokenizer/bpe{vocab}.log",
     conda:
@@ -89,6 +97,8 @@ rule gemma_tokenizer:
         source=config["stage2"]["tokenizer_source"],
         languages=config["languages"],
         code=code("gemma_tokenizer.py"),
+    benchmark:
+        "results/benchmarks/gemma_tokenizer.tsv",
     log:
         "logs/gemma_tokenizer.log",
     conda:
@@ -110,6 +120,8 @@ rule fertility_report:
     params:
         bpe_dir=lambda w, input: os.path.dirname(input.bpe),
         code=code("fertility_report.py"),
+    benchmark:
+        "results/benchmarks/fertility_report.tsv",
     log:
         "logs/fertility_report.log",
     conda:
@@ -136,6 +148,8 @@ rule batching_artifacts:
                              "gpu_memory_budget_gb": config["stage1"]["sampler"]["gpu_memory_budget_gb"]},
                             sort_keys=True),
         code=code("batching_artifacts.py"),
+    benchmark:
+        "results/benchmarks/batching_artifacts.tsv",
     log:
         "logs/batching_artifacts.log",
     conda:

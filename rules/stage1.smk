@@ -10,6 +10,8 @@ rule stage1_readiness:
     params:
         settings=json.dumps(STAGE1_SETTINGS | {"vocab_size": STAGE1_VOCAB}),
         code=code("stage1_readiness.py"),
+    benchmark:
+        "results/benchmarks/stage1_readiness.tsv",
     log:
         "logs/stage1/readiness.log",
     conda:
@@ -31,7 +33,7 @@ rule train_stage1:
     params:
         # Only what training reads: an evaluation or report setting never retrains.
         settings=json.dumps(STAGE1_SETTINGS),
-        run_key=lambda w: stage1_run_key(),
+        run_key=lambda w: run_key(STAGE1_SETTINGS, "train_stage1.py"),
         code=code("train_stage1.py"),
         workers=STAGE1_WORKERS,
         tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
@@ -49,6 +51,8 @@ rule train_stage1:
     # The training job owns the machine (CPU demo) or the node (8 GPUs); Snakemake lowers this
     # to --cores (workflow.cores itself is unknown for -n/--dag without --cores).
     threads: 256
+    benchmark:
+        "results/benchmarks/train_stage1.tsv",
     log:
         "logs/stage1/train.log",
     conda:
@@ -70,6 +74,8 @@ rule export_stage1:
     params:
         code=code("export_stage1.py"),
         tokenizer_dir=lambda w, input: os.path.dirname(input.tokenizer),
+    benchmark:
+        "results/benchmarks/export_stage1.tsv",
     log:
         "logs/stage1/export.log",
     conda:

@@ -8,6 +8,8 @@ rule build_llm:
     params:
         source=config["stage2"]["llm"],
         code=code("build_llm.py"),
+    benchmark:
+        "results/benchmarks/build_llm.tsv",
     log:
         "logs/stage2/build_llm.log",
     conda:
@@ -26,6 +28,8 @@ rule stage2_clips:
         "results/{llm_stage}/train_clips.arrow",
     params:
         code=code("stage2_clips.py"),
+    benchmark:
+        "results/benchmarks/stage2_clips/{llm_stage}.tsv",
     log:
         "logs/{llm_stage}/clips.log",
     conda:
@@ -45,6 +49,8 @@ rule stage2_readiness:
     params:
         settings=lambda w: json.dumps(stage2_settings(w.stage) | {"stage1_model": config["stage1"]["model"]}),
         code=code("stage2_readiness.py"),
+    benchmark:
+        "results/benchmarks/stage2_readiness/{stage}.tsv",
     log:
         "logs/{stage}/readiness.log",
     conda:
@@ -68,7 +74,7 @@ rule train_stage2:
         metrics="results/{stage}/metrics.csv",
     params:
         settings=lambda w: json.dumps(stage2_settings(w.stage), sort_keys=True),
-        run_key=lambda w: stage2_run_key(w.stage),
+        run_key=lambda w: run_key(stage2_settings(w.stage), "train_stage2.py"),
         code=code("train_stage2.py"),
         workers=STAGE2_WORKERS,
         launch=lambda w, resources: launcher("stage2", resources),
@@ -79,6 +85,8 @@ rule train_stage2:
         cpus_per_task=8 if STAGE2_GPUS else 1,
         mem_mb=256000 if STAGE2_GPUS else 8000,
     threads: 256
+    benchmark:
+        "results/benchmarks/train_stage2/{stage}.tsv",
     log:
         "logs/{stage}/train.log",
     conda:
@@ -104,6 +112,8 @@ rule stage3_subset:
         code=code("stage3_subset.py"),
     resources:
         gpu=1 if STAGE2_GPUS else 0,
+    benchmark:
+        "results/benchmarks/stage3_subset.tsv",
     log:
         "logs/stage3/subset.log",
     conda:

@@ -97,6 +97,12 @@ def test_full_run_outputs_reconcile(tiny_run):
             "tar_nbytes",
             "shard_id",
         } <= set(entry)
+    # Every job left a Snakemake benchmark record, and the report says where the time went.
+    bench = tiny_run / "results/benchmarks"
+    assert len(list((bench / "index_shard").rglob("*.tsv"))) == N_INDEX
+    assert (bench / "train_stage1.tsv").read_text().startswith("s\th:m:s\tmax_rss")
+    page = (tiny_run / "reports/eval.html").read_text(encoding="utf-8")
+    assert "Where the time went" in page and "<td class=\"l\">train_stage1</td>" in page
     # The shard with an awkward directory name went through like any other.
     assert json.loads((tiny_run / f"results/qc/broken/hi/{ODD_NAME}.json").read_text())["clips_kept"] == 6
     assert (tiny_run / "logs/index_shard/broken/hi/garbage_tar.log").read_text().count("unreadable_tar")
