@@ -46,10 +46,10 @@ demo: install
 # (xdist_group), and the slowest groups are handed out first (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=20
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not workflow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not workflow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -77,6 +77,8 @@ REASON_TEXT = {
     "too_short": "shorter than data.min_duration_s",
     "too_long": "longer than data.max_duration_s",
     "implausible_text_rate": "more transcript characters per second than speech allows (qc.max_chars_per_s)",
+    "ambiguous_pairing": "audio_index.parquet and the member names disagree on which audio is the segment's",
+    "unreadable_metadata": "the clip's row group of metadata.parquet cannot be read",
     "duplicate_across_shards": "same segment id (same corpus) or same audio bytes as a clip of an earlier shard",
 }
 HEADER_BYTES = 1 << 16  # enough for FLAC/WAV headers in header-only mode

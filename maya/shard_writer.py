@@ -59,6 +59,9 @@ class ShardWriter:
     shard_id: str
     member_suffix: str = ".flac"
     extra_manifest: dict[str, Any] = field(default_factory=dict)
+    # metadata.parquet layout: rows per row group (None: one group) and CRC32 page checksums.
+    row_group_size: int | None = None
+    page_checksums: bool = False
 
     def __post_init__(self) -> None:
         self.dir = shard_dir(self.root, self.lang, self.shard_id)
@@ -97,7 +100,9 @@ class ShardWriter:
         index = pa.Table.from_pydict(self._index, schema=AUDIO_INDEX_SCHEMA)
         meta = pa.Table.from_pydict(self._meta, schema=METADATA_SCHEMA)
         pq.write_table(index, self.dir / AUDIO_INDEX)
-        pq.write_table(meta, self.dir / METADATA)
+        pq.write_table(
+            meta, self.dir / METADATA, row_group_size=self.row_group_size, write_page_checksum=self.page_checksums
+        )
         durations = [d for d in self._meta["duration_s"] if d is not None]
         manifest = {
             "shard_id": self.shard_id,

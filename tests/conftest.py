@@ -6,38 +6,29 @@ import pytest
 
 from tests.helpers import TINY_CONFIG, copy_repo, snakemake, write_config
 
-# Under `make test` two xdist workers share the machine. Work that several modules only read (the
-# tiny workflow run) is built once for the whole session; tests that mutate a shared fixture carry
-# an xdist_group mark so they run on one worker, one after the other. The slowest groups go first
-# (pytest_collection_modifyitems), so the long poles start at once and the unit tests fill the gaps.
-SLOW_FIRST = ("test_slurm.py", "test_stage2_workflow.py", "test_hostile.py", "test_stage1_workflow.py")
-# Modules whose module-scoped fixture is expensive or is changed by its tests: one worker each.
-ONE_WORKER = {
+# Under `make test` two xdist workers share the machine, one test module at a time each (`--dist
+# loadfile`: a module's module-scoped fixtures are built once, and tests that change them run one
+# after another; `loadgroup` would be finer but ignores its marks under pytest 9.2, xdist issue
+# 1386). Runs that several modules only read (the tiny workflow run, Stages 2/3 on it) are built once
+# per session, whichever worker asks first (`built_once`); a test that changes one takes a private
+# copy. The slowest modules are handed out first, so the long poles start at once and the unit
+# tests fill the gaps.
+SLOW_FIRST = (
     "test_slurm.py",
     "test_stage2_workflow.py",
+    "test_stage2_resume.py",
+    "test_stage2_zero2.py",
+    "test_stage1_workflow.py",
     "test_hostile.py",
-    "test_stage2_model.py",
-    "test_stage1_model.py",
-    "test_stage1_init_augment.py",
-    "test_tokenizers.py",
-    "test_demo_corpus.py",
-    "test_qc.py",
-    "test_manifests.py",
-    "test_reader.py",
-    "test_stage2_readiness.py",
-}
+    "test_workflow.py",
+)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into scope names
 def pytest_collection_modifyitems(config, items):
     def rank(item):
         name = Path(str(item.fspath)).name
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
 
-    for item in items:
-        name = Path(str(item.fspath)).name
-        if name in ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(name.removesuffix(".py")))
     items.sort(key=rank)  # stable: the file order within each rank stays
 
 
@@ -83,6 +74,37 @@ def tiny_copy(tiny_run, tmp_path):
     """A private copy of ``tiny_run`` (outputs, logs and Snakemake metadata, mtimes kept)."""
     dest = tmp_path / "repo"
     shutil.copytree(tiny_run, dest, symlinks=True)
+    return dest
+
+
+# Stages 2a, 2b and 3 on the tiny run: a few steps each, validating and checkpointing every 2.
+STAGE2 = {
+    "stage2": {
+        "stage2a": {"max_steps": 3},
+        "stage2b": {"max_steps": 2},
+        "trainer": {"val_check_interval": 2, "checkpoint_every_n_steps": 2, "log_every_n_steps": 1},
+    },
+    "stage3": {"max_steps": 2, "top_fraction": 0.5},
+}
+
+
+@pytest.fixture(scope="session")
+def stage2_run(tmp_path_factory, tiny_run):
+    """The tiny run carried on through Stage 3 (read-only: tests that change it take ``stage2_copy``)."""
+
+    def build(path):
+        root = path / "repo"
+        shutil.copytree(tiny_run, root, symlinks=True)
+        write_config(root / "tiny.yaml", {**TINY_CONFIG, **STAGE2})
+        snakemake(root, "results/stage3/final.ckpt", "--cores", "2", "--configfile", "tiny.yaml")
+
+    return built_once(tmp_path_factory, "stage2", build) / "repo"
+
+
+@pytest.fixture
+def stage2_copy(stage2_run, tmp_path):
+    dest = tmp_path / "repo"
+    shutil.copytree(stage2_run, dest, symlinks=True)
     return dest
 
 

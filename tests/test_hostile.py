@@ -5,6 +5,7 @@ workflow's folders."""
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from maya.qc import QCSettings, index_shard, summarise
 from tests.helpers import copy_repo, snakemake, write_config
 
 BAD_UTF8 = os.fsdecode(b"latin1-\xe9t\xe9")
+LOOPS = {"self_loop": "self_loop", "lang_loop": ".", "up_loop": ".."}  # link name -> target
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +254,10 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
         make_named_shard(hostile, name, i)
     for i, name in enumerate([*UNCARRIABLE_NAMES, BAD_UTF8]):
         make_named_shard(hostile, name, 10 + i)
+    # Filesystem damage that once stopped the DAG: links that loop, to themselves or to their own
+    # language directory and above. Each is a skipped directory with the error, the rest is planned.
+    for name, target in LOOPS.items():
+        (hostile / "lang=hi" / name).symlink_to(target)
     write_config(
         repo / "hostile.yaml",
         {
@@ -278,7 +284,7 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
         },
     )
     before_repo = set(os.listdir(repo))
-    before_corpus = sorted((str(p), p.stat().st_mtime_ns) for p in hostile.rglob("*"))
+    before_corpus = sorted((str(p), p.lstat().st_mtime_ns) for p in hostile.rglob("*"))
     before_outside = set(os.listdir(tmp_path))
 
     snakemake(repo, "results/stage1/final.nemo", "--cores", "2", "--configfile", "hostile.yaml")
@@ -299,8 +305,10 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
     assert t["clips_in"] == n_in and t["clips_kept"] == n_in - sum(expected.values())
     for name in OPTION_LIKE_NAMES:
         assert json.loads((repo / f"results/qc/hostile/hi/{name}.json").read_text())["clips_kept"] == CLIPS
-    skipped = {(x["reason"], Path(x["directory"]).name) for x in t["skipped_shards"]}
-    assert len(skipped) == len(UNCARRIABLE_NAMES) + 1
+    skipped = {Path(x["directory"]).name: x["reason"] for x in t["skipped_shards"]}
+    assert len(skipped) == len(UNCARRIABLE_NAMES) + 1 + len(LOOPS)
+    assert "ELOOP" in skipped["self_loop"] and "a loop" in skipped["up_loop"] and "a loop" in skipped["lang_loop"]
+    print("hostile corpus:", json.dumps({k: t[k] for k in ("clips_in", "clips_kept", "quarantined_by_reason")}))
     assert all(str(hostile) in x["directory"] for x in s["total"]["skipped_shards"])
     assert s["total"]["duplicates_across_shards"]["clips"] == CLIPS
     # The manifest holds exactly the kept clips; Stage 1 trained on them.
@@ -311,5 +319,54 @@ def test_workflow_survives_a_hostile_corpus(tmp_path):
     # the corpus untouched, and no escaped clip anywhere.
     assert set(os.listdir(repo)) - before_repo <= {"results", "logs", ".snakemake"}
     assert set(os.listdir(tmp_path)) == before_outside
-    assert sorted((str(p), p.stat().st_mtime_ns) for p in hostile.rglob("*")) == before_corpus
+    assert sorted((str(p), p.lstat().st_mtime_ns) for p in hostile.rglob("*")) == before_corpus
     assert not list(tmp_path.rglob("escaped_clip.flac")) and not Path("/tmp/absolute_clip.flac").exists()
+
+
+def test_filesystem_errors_while_listing_are_skipped_directories(tmp_path, monkeypatch):
+    """Loops, dangling links, a file where a language directory belongs and a directory that cannot
+    be listed are each reported with the errno and path; every other shard is still listed."""
+    import errno
+
+    from maya.corpus import listing
+
+    for lang in ("hi", "ta", "bn"):
+        (tmp_path / f"lang={lang}" / "ok").mkdir(parents=True)
+    for name, target in LOOPS.items():
+        (tmp_path / "lang=hi" / name).symlink_to(target)
+    (tmp_path / "lang=hi" / "gone").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "lang=te").write_text("a file where a directory belongs")
+    (tmp_path / "lang=mr").symlink_to("lang=mr")
+    real_scandir = os.scandir
+
+    def scandir(path):  # root ignores permissions: simulate an unreadable directory
+        if str(path).endswith("lang=bn"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(listing.os, "scandir", scandir)
+    shards, skipped = listing.scan_shard_dirs(tmp_path, ["hi", "ta", "bn", "te", "mr", "gu"])
+    assert shards == [("hi", "ok"), ("ta", "ok")]
+    reasons = {Path(s["directory"]).name: s["reason"] for s in skipped}
+    assert reasons["self_loop"].startswith("cannot be read: ELOOP") and "self_loop" in reasons["self_loop"]
+    assert reasons["lang_loop"] == reasons["up_loop"] == "symbolic link to its own language directory or above (a loop)"
+    assert reasons["gone"] == "symbolic link to nothing"
+    assert reasons["lang=te"] == "language directory is a file, not a directory"
+    assert reasons["lang=mr"].startswith("language directory unreadable: ELOOP")
+    assert reasons["lang=bn"] == f"language directory unreadable: EACCES (Permission denied): {tmp_path}/lang=bn"
+
+
+def test_a_shard_that_vanishes_after_listing_plans_and_fails_alone(tmp_path):
+    """Between the listing and the job, a shard directory disappears: its inputs and stamp are
+    computed without raising, and its job reports a failed shard, naming what is missing."""
+    from maya.adapters import adapter_for
+
+    fe = adapter_for("final_export")
+    make_named_shard(tmp_path, "here", 0)
+    make_named_shard(tmp_path, "vanishing", 1)
+    assert fe.discover(str(tmp_path), ["hi"]) == [("hi", "here"), ("hi", "vanishing")]
+    shutil.rmtree(tmp_path / "lang=hi" / "vanishing")
+    assert fe.shard_inputs(str(tmp_path), "hi", "vanishing") == []
+    assert fe.shard_stamp(str(tmp_path), "hi", "vanishing").count(":-") == 3
+    report = index_shard("final_export", "broken", str(tmp_path), "hi", "vanishing", {}, QCSettings()).report
+    assert report["status"] == "failed" and "audio.tar is missing" in report["problems"][0]["detail"]

@@ -20,6 +20,14 @@ from tests.helpers import REPO, TINY_CONFIG, copy_repo, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 RANKS = 2
+PREP_RULES = (
+    "qc_summary",
+    "build_manifest",
+    "make_splits",
+    "balance_languages",
+    "train_tokenizer",
+    "batching_artifacts",
+)
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +51,10 @@ def local_profile(root, partition: str = "local"):
         for r in prof["default-resources"]
         if not r.startswith("slurm_account")
     ]
+    # Data preparation after indexing as one SLURM job (a Snakemake group job): each job otherwise
+    # pays sbatch, the status polls and a Snakemake start-up. Only here: the shipped profile keeps
+    # one job per rule, which is what 3,551 shards need.
+    prof["groups"] = [f"{rule}=prep" for rule in PREP_RULES]
     prof.update(
         {
             "slurm-no-account": True,

@@ -102,7 +102,7 @@ def test_full_run_outputs_reconcile(tiny_run):
     assert len(list((bench / "index_shard").rglob("*.tsv"))) == N_INDEX
     assert (bench / "train_stage1.tsv").read_text().startswith("s\th:m:s\tmax_rss")
     page = (tiny_run / "reports/eval.html").read_text(encoding="utf-8")
-    assert "Where the time went" in page and "<td class=\"l\">train_stage1</td>" in page
+    assert "Where the time went" in page and '<td class="l">train_stage1</td>' in page
     # The shard with an awkward directory name went through like any other.
     assert json.loads((tiny_run / f"results/qc/broken/hi/{ODD_NAME}.json").read_text())["clips_kept"] == 6
     assert (tiny_run / "logs/index_shard/broken/hi/garbage_tar.log").read_text().count("unreadable_tar")

@@ -19,6 +19,7 @@ UNREADABLE_METADATA = "unreadable_metadata"
 MISSING_COLUMN = "missing_column"
 UNREADABLE_TAR = "unreadable_tar"
 TRUNCATED_TAR = "truncated_tar"
+DAMAGED_TAR = "damaged_tar_header"  # a corrupt header stepped over: that member is lost, the rest kept
 AUDIO_INDEX_MISMATCH = "audio_index_mismatch"
 MANIFEST_MISSING = "manifest_missing"
 MANIFEST_UNREADABLE = "manifest_unreadable"

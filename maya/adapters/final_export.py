@@ -28,6 +28,13 @@ from maya.shard_schema import (
 )
 
 _OPTIONAL_TEXT = ("speaker_id", "domain", "gender", "language")
+MAX_MANIFEST_BYTES = 64 << 20  # the largest manifest.json read; a real one is ~1.5 MB at 15,000 members
+
+
+def _short(e: BaseException, limit: int = 300) -> str:
+    """An exception's message cut to one readable line (a parser may quote megabytes of input)."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # Dictionary-encoded columns are decoded before these checks (see _column).
@@ -37,6 +44,87 @@ def _is_text(t: pa.DataType) -> bool:
 
 def _is_bytes(t: pa.DataType) -> bool:
     return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
+AMBIGUOUS_PAIRING = "ambiguous_pairing"
+MAX_INDEX_BYTES = 256 << 20  # the largest audio_index.parquet read (optional); a real one is ~1 MB
+
+
+def _read_row_groups(path: Path) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+    """metadata.parquet row group by row group: one unreadable group (a flipped page) costs its own
+    rows, not the shard's. Returns the readable rows and (group, rows, error) of each unreadable
+    group; raises when the footer or every group is unreadable. Page checksums are verified where
+    the writer stored them."""
+    pf = pq.ParquetFile(path, page_checksum_verification=True)
+    tables, bad = [], []
+    for i in range(pf.metadata.num_row_groups):
+        try:
+            tables.append(pf.read_row_group(i))
+        except Exception as e:
+            bad.append((i, pf.metadata.row_group(i).num_rows, f"{type(e).__name__}: {_short(e)}"))
+    if bad and not tables:
+        raise ValueError(f"no row group is readable; row group {bad[0][0]}: {bad[0][2]}")
+    return (pa.concat_tables(tables) if tables else pf.schema_arrow.empty_table()), bad
+
+
+def _pairings(segments, seg_to_member: dict, members: dict, member_for, d: Path, tar_path: Path):
+    """Which member holds each segment's audio, and the segments whose pairing contradicts itself.
+
+    The rule: a segment's audio is the member audio_index.parquet names for it, if the tar has that
+    member, else the member named after the segment (``{segment_id}.flac``, ...). No guess is made
+    where the sources disagree: a segment whose index entry names another member while a member of
+    its own name is in the tar, and every segment of a member claimed by several segments, is
+    ``ambiguous_pairing`` (both members named). Returns (segment -> member, segment -> (detail,
+    members involved))."""
+    chosen, own_of = {}, {}
+    for seg in segments:
+        if seg is None:
+            continue
+        seg = seg if isinstance(seg, str) else str(seg)
+        if seg in chosen:
+            continue
+        own = member_for(seg, members)
+        claimed = seg_to_member.get(seg)
+        chosen[seg] = claimed if claimed in members else own
+        own_of[seg] = own
+    holders: dict[str, list[str]] = {}
+    for seg, name in chosen.items():
+        if name is not None:
+            holders.setdefault(name, []).append(seg)
+    ambiguous = {}
+    for seg, name in chosen.items():
+        own = own_of[seg]
+        if name is not None and len(holders[name]) > 1:
+            others = [s for s in holders[name] if s != seg][:3]
+            involved = {name} | ({own} if own else set())
+            ambiguous[seg] = (f"{d / AUDIO_INDEX} pairs {name} with {seg} and with {', '.join(others)}", involved)
+        elif name is not None and own is not None and name != own:
+            ambiguous[seg] = (
+                f"{d / AUDIO_INDEX} pairs {seg} with {name}, but {own} is also in {tar_path}: "
+                f"which is {seg}'s audio is ambiguous",
+                {name, own},
+            )
+    return chosen, ambiguous
+
+
+def _blame_unreadable_rows(scan: ShardScan, bad_groups, meta_path: Path) -> None:
+    """Members without a readable row, while some row groups cannot be read, are most likely the
+    rows of those groups: they are quarantined as ``unreadable_metadata`` (not ``orphan_member``),
+    and rows beyond the orphans are counted as placeholders, so the shard's total stays the
+    footer's row count plus the members that truly have no row."""
+    groups = ", ".join(str(g) for g, _, _ in bad_groups)
+    detail = f"{meta_path}: row group(s) {groups} cannot be read ({bad_groups[0][2]})"
+    left = sum(rows for _, rows, _ in bad_groups)
+    for clip in scan.clips:
+        if left and clip.reason == "orphan_member":
+            clip.reason, clip.detail = base.UNREADABLE_METADATA, f"{clip.member}: no readable row; {detail}"
+            left -= 1
+    for g, rows, _ in bad_groups:
+        for j in range(min(rows, left)):
+            scan.clips.append(
+                RawClip(f"<row group {g} row {j}>", None, None, None, reason=base.UNREADABLE_METADATA, detail=detail)
+            )
+        left -= min(rows, left)
 
 
 class ColumnTypeError(ValueError):
@@ -176,11 +264,22 @@ class FinalExport:
             return scan
 
         try:
-            meta = rename_to_canonical(pq.read_table(d / METADATA), columns)
+            table, bad_groups = _read_row_groups(d / METADATA)
+            meta = rename_to_canonical(table, columns)
         except Exception as e:
-            scan.problems.append(Problem(base.UNREADABLE_METADATA, f"{d / METADATA}: {e}", fatal=True))
+            scan.problems.append(
+                Problem(base.UNREADABLE_METADATA, f"{d / METADATA}: {type(e).__name__}: {_short(e)}", fatal=True)
+            )
             self._clips_from_manifest(scan, manifest)
             return scan
+        for group, rows, error in bad_groups:
+            scan.problems.append(
+                Problem(
+                    base.UNREADABLE_METADATA,
+                    f"{d / METADATA}: row group {group} ({rows} rows) cannot be read ({error}); "
+                    "its clips are quarantined, the other row groups are kept",
+                )
+            )
         missing = [c for c in REQUIRED_METADATA_COLUMNS if c not in meta.column_names]
         if missing:
             scan.problems.append(
@@ -203,6 +302,14 @@ class FinalExport:
             scan.problems.append(Problem(base.UNREADABLE_TAR, f"{tar_path}: {walk.error}", fatal=True))
         elif walk.error:
             scan.problems.append(Problem(base.TRUNCATED_TAR, f"{tar_path}: {walk.error}"))
+        for start, resumed, why in walk.damaged:
+            scan.problems.append(
+                Problem(
+                    base.DAMAGED_TAR,
+                    f"{tar_path}: {why} at byte {start}; the walk resumed at the next valid header, "
+                    f"byte {resumed} (the member in between is lost)",
+                )
+            )
         if walk.skipped:
             scan.problems.append(
                 Problem(base.SKIPPED_MEMBERS, f"{len(walk.skipped)} non-file members, e.g. {walk.skipped[0]}")
@@ -228,7 +335,16 @@ class FinalExport:
             scan.clips.clear()
             self._clips_from_manifest(scan, manifest, n=meta.num_rows)
             return scan
-        used_members: set[str] = set()
+        chosen, ambiguous = _pairings(columns_[0], seg_to_member, members, self._member_for, d, tar_path)
+        used_members: set[str] = {m for why, involved in ambiguous.values() for m in involved}
+        if ambiguous:
+            first = next(iter(ambiguous.values()))[0]
+            scan.problems.append(
+                Problem(
+                    AMBIGUOUS_PAIRING,
+                    f"{len(ambiguous)} segment(s) whose audio is ambiguous, quarantined; e.g. {first}",
+                )
+            )
         seen_ids: set[str] = set()
         tar_str = str(tar_path)
         clips = scan.clips
@@ -255,9 +371,12 @@ class FinalExport:
                 clip.reason, clip.detail = "duplicate_segment_id", f"{seg} appears again at row {i} of {d / METADATA}"
             else:
                 seen_ids.add(seg)
-                name = seg_to_member.get(seg) or self._member_for(seg, members)
+                name = chosen.get(seg)
                 m = members.get(name) if name else None
-                if m is None:
+                if seg in ambiguous:
+                    clip.reason, clip.detail = AMBIGUOUS_PAIRING, ambiguous[seg][0]
+                    clip.member = name
+                elif m is None:
                     clip.reason, clip.detail = "missing_audio", f"no member for {seg} in {tar_path}"
                 else:
                     used_members.add(m.name)
@@ -287,6 +406,8 @@ class FinalExport:
                 )
             )
 
+        if bad_groups:
+            _blame_unreadable_rows(scan, bad_groups, d / METADATA)
         if manifest:
             n = manifest.get("num_segments")
             if n is not None and n != len(walk.members):
@@ -316,10 +437,15 @@ class FinalExport:
         if not path.is_file():
             scan.problems.append(Problem(base.MANIFEST_MISSING, f"{path} is missing"))
             return None
+        # Optional: whatever its parser raises (RecursionError on deep nesting, MemoryError, ...)
+        # degrades the shard, never fails it. A real manifest is ~1.5 MB at 15,000 members.
         try:
+            size = path.stat().st_size
+            if size > MAX_MANIFEST_BYTES:
+                raise ValueError(f"{size:,} bytes, over the {MAX_MANIFEST_BYTES:,} this reader accepts; not read")
             manifest = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as e:
-            scan.problems.append(Problem(base.MANIFEST_UNREADABLE, f"{path}: {e}"))
+        except Exception as e:
+            scan.problems.append(Problem(base.MANIFEST_UNREADABLE, f"{path}: {type(e).__name__}: {_short(e)}"))
             return None
         if not isinstance(manifest, dict):
             scan.problems.append(
@@ -357,11 +483,18 @@ class FinalExport:
         if not path.is_file():
             return None
         try:
+            if path.stat().st_size > MAX_INDEX_BYTES:
+                raise ValueError(f"over the {MAX_INDEX_BYTES:,} bytes this reader accepts; not read")
             idx = pq.read_table(path)
             problems: list[Problem] = []
             cols = [_column(idx, c, path, problems) for c in ("segment_id", "member", "offset", "nbytes")]
         except Exception as e:
-            scan.problems.append(Problem(base.AUDIO_INDEX_MISMATCH, f"{path} unreadable ({e}); using the tar walk"))
+            scan.problems.append(
+                Problem(
+                    base.AUDIO_INDEX_MISMATCH,
+                    f"{path} unreadable ({type(e).__name__}: {_short(e)}); using the tar walk",
+                )
+            )
             return None
         if problems:  # an index with unusable offsets is no claim at all: walk the headers
             scan.problems.append(

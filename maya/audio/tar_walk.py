@@ -3,8 +3,9 @@
 One ``pread`` of 512 bytes per member (plus the long-name blocks where GNU or PAX needs them), so
 listing a 15,000-clip shard costs ~15,000 small reads instead of reading ~1 GB. Handles ustar
 prefixes, GNU ``L`` long names, PAX ``x`` per-file and ``g`` global headers, base-256 sizes;
-skips directories, links and other non-regular members. A problem (bad checksum, truncation) stops
-the walk and is reported with everything valid found before it, so nothing valid is lost.
+skips directories, links and other non-regular members. A damaged header (bad checksum, unreadable
+size) is stepped over to the next valid header and reported (``damaged``); truncation stops the walk
+and is reported with everything valid found before it. Either way nothing valid is lost.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class TarWalk:
     error: str | None = None  # why the walk stopped early; None = clean end of archive
     error_offset: int | None = None
     file_size: int = 0
+    # Damaged stretches the walk stepped over to the next valid header: (start, resumed_at, why).
+    damaged: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 def _nts(b: bytes) -> str:
@@ -143,6 +146,24 @@ def verify_claimed_layout(path: str | os.PathLike, offsets: Sequence[int]) -> Ta
     return result
 
 
+def next_header(fd: int, start: int, size: int, chunk: int = 1 << 20) -> int | None:
+    """Offset of the first 512-byte block at or after ``start`` (block-aligned) that is a valid tar
+    header (``ustar`` magic and a correct checksum), or None. Reads ``chunk`` bytes at a time and
+    checks the magic of every block at once, so stepping over a damaged multi-MB member is cheap."""
+    pos = start
+    while pos + BLOCK <= size:
+        buf = os.pread(fd, min(chunk, size - pos) // BLOCK * BLOCK, pos)
+        if len(buf) < BLOCK:
+            return None
+        blocks = np.frombuffer(buf, dtype=np.uint8).reshape(-1, BLOCK)
+        magic = np.all(blocks[:, 257:262] == np.frombuffer(b"ustar", dtype=np.uint8), axis=1)
+        for i in np.flatnonzero(magic).tolist():
+            if _checksum_ok(buf[i * BLOCK : (i + 1) * BLOCK]):
+                return pos + i * BLOCK
+        pos += len(buf)
+    return None
+
+
 def walk_tar(path: str | os.PathLike, header_hints: Iterable[int] = ()) -> TarWalk:
     """List the regular members of the tar at ``path`` with their payload byte ranges.
 
@@ -166,6 +187,18 @@ def walk_tar(path: str | os.PathLike, header_hints: Iterable[int] = ()) -> TarWa
         long_name: str | None = None
         pax: dict[str, str] = {}
         global_pax: dict[str, str] = {}
+
+        def resync(bad: int, why: str) -> bool:
+            """After a damaged header, go on from the next valid one: one corrupt member must not
+            cost every member after it (a file that is not a tar has none, and stays unreadable)."""
+            nonlocal pos, long_name, pax
+            nxt = next_header(fd, bad + BLOCK, size)
+            if nxt is None:
+                return False
+            result.damaged.append((bad, nxt, why))
+            pos, long_name, pax = nxt, None, {}
+            return True
+
         while True:
             if pos + BLOCK > size:
                 if pos < size or not result.members:
@@ -178,6 +211,8 @@ def walk_tar(path: str | os.PathLike, header_hints: Iterable[int] = ()) -> TarWa
             if h == _ZERO:
                 break  # end-of-archive marker
             if not _checksum_ok(h):
+                if resync(pos, "bad tar header checksum"):
+                    continue
                 result.error = f"bad tar header checksum at byte {pos} (not a tar, or corrupt)"
                 result.error_offset = pos
                 break
@@ -188,6 +223,8 @@ def walk_tar(path: str | os.PathLike, header_hints: Iterable[int] = ()) -> TarWa
                 except ValueError:
                     nbytes = _number(h[124:136])  # base-256, NUL/space padding
             except ValueError:
+                if resync(pos, "unreadable size field in the tar header"):
+                    continue
                 result.error = f"unreadable size field in the tar header at byte {pos}"
                 result.error_offset = pos
                 break

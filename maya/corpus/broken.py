@@ -59,6 +59,12 @@ EXPECTED = {
     "manifest_types": ("degraded", {}, {"problems": ["bad_field"]}),
     "unsafe_names": ("degraded", {"unsafe_name": 3}, {}),
     "transcript_int": ("failed", {"bad_column_type": CLIPS}, {}),
+    # Round two: parser failures beyond ValueError, one bad row group, a corrupt tar header in the
+    # middle, and an index whose pairing contradicts the member names.
+    "deep_manifest": ("degraded", {}, {"problems": ["manifest_unreadable"]}),
+    "bad_row_group": ("degraded", {"unreadable_metadata": 2}, {"problems": ["unreadable_metadata"]}),
+    "damaged_header": ("degraded", {"missing_audio": 1}, {"problems": ["damaged_tar_header"]}),
+    "swapped_pairing": ("degraded", {"ambiguous_pairing": 2}, {"problems": ["ambiguous_pairing"]}),
     # A byte-identical copy of the ODD_NAME shard: kept per shard, quarantined by qc_summary.
     "duplicate_shard": ("ok", {}, {"duplicates_of": ODD_NAME}),
 }
@@ -217,6 +223,32 @@ def make_broken_shard(root: str | Path, kind: str, seed: int = 5) -> Path:
         m["member_sha256"] = sorted(m["member_sha256"].values())
         m["num_segments"] = str(m["num_segments"])
         m["files"] = [m["files"]]
+        _write_manifest(d, m)
+    elif kind == "deep_manifest":  # valid JSON that json.loads cannot parse (RecursionError)
+        (d / MANIFEST).write_text('{"member_sha256": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    elif kind == "bad_row_group":  # 3 row groups with page checksums; a flipped byte in the second
+        pq.write_table(pq.read_table(d / METADATA), d / METADATA, row_group_size=2, write_page_checksum=True)
+        col = pq.read_metadata(d / METADATA).row_group(1).column(1)  # transcript, rows 2-3
+        start = col.dictionary_page_offset or col.data_page_offset
+        with open(d / METADATA, "r+b") as f:
+            f.seek(start + col.total_compressed_size - 4)
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    elif kind == "damaged_header":  # one corrupt header mid-archive: that member is lost, not the rest
+        index = pq.read_table(d / AUDIO_INDEX).to_pylist()
+        with open(tar, "r+b") as f:
+            f.seek(index[3]["offset"] - 512 + 20)
+            f.write(b"\x7f")
+    elif kind == "swapped_pairing":  # the index pairs two segments with each other's members
+        index = pq.read_table(d / AUDIO_INDEX)
+        rows = index.to_pylist()
+        for key in ("member", "offset", "nbytes"):
+            rows[1][key], rows[2][key] = rows[2][key], rows[1][key]
+        pq.write_table(pa.Table.from_pylist(rows, schema=index.schema), d / AUDIO_INDEX)
+        m = _manifest(d)  # an exporter that wrote a wrong index consistently: nothing else disagrees
+        m["files"][AUDIO_INDEX]["sha256"] = sha256_file(d / AUDIO_INDEX)
+        m["files"][AUDIO_INDEX]["bytes"] = (d / AUDIO_INDEX).stat().st_size
         _write_manifest(d, m)
     elif kind == "transcript_int":
         schema = pa.schema(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -30,26 +32,57 @@ def scan_shard_dirs(root: str | Path, languages: Sequence[str]) -> tuple[list[tu
     skipped: list[dict] = []
     for lang in languages:
         lang_dir = root / f"{LANG_DIR_PREFIX}{lang}"
-        if not lang_dir.is_dir():
+
+        def skip(name: str | None, reason: str, lang=lang, lang_dir=lang_dir) -> None:
+            where = lang_dir if name is None else lang_dir / printable(name)
+            skipped.append({"language": lang, "directory": str(where), "reason": reason})
+
+        # Any filesystem error is a fact about this directory, never a reason to stop planning the
+        # other shards: loops, dangling links, a file where a directory belongs, no permission.
+        try:
+            if not os.path.lexists(lang_dir):
+                continue  # the corpus has no such language
+            if not stat.S_ISDIR(os.stat(lang_dir).st_mode):
+                skip(None, "language directory is a file, not a directory")
+                continue
+            real_lang_dir = os.path.realpath(lang_dir)
+            with os.scandir(lang_dir) as it:
+                entries = list(it)
+        except OSError as e:
+            skip(None, f"language directory unreadable: {os_error(e)}")
             continue
-        with os.scandir(lang_dir) as it:
-            for e in it:
-                if not e.is_dir():
-                    if e.is_symlink():  # a dangling link is a shard that went missing, not a stray file
-                        skipped.append(
-                            {
-                                "language": lang,
-                                "directory": str(lang_dir / printable(e.name)),
-                                "reason": "symbolic link to nothing",
-                            }
-                        )
+        for e in entries:
+            try:
+                if e.is_symlink() and _loops(e.path, real_lang_dir):
+                    skip(e.name, "symbolic link to its own language directory or above (a loop)")
                     continue
-                why = wildcard_problem(e.name)
-                if why:
-                    skipped.append({"language": lang, "directory": str(lang_dir / printable(e.name)), "reason": why})
-                else:
-                    found.append((lang, e.name))
+                is_dir = e.is_dir()
+            except OSError as err:
+                skip(e.name, f"cannot be read: {os_error(err)}")
+                continue
+            if not is_dir:
+                if e.is_symlink():  # a dangling link is a shard that went missing, not a stray file
+                    skip(e.name, "symbolic link to nothing")
+                continue
+            why = wildcard_problem(e.name)
+            if why:
+                skip(e.name, why)
+            else:
+                found.append((lang, e.name))
     return sorted(found), sorted(skipped, key=lambda s: (s["language"], s["directory"]))
+
+
+def os_error(e: OSError) -> str:
+    """``ELOOP (Too many levels of symbolic links): /path``: the errno's name, its text and the path."""
+    name = errno.errorcode.get(e.errno or 0, f"errno {e.errno}")
+    where = f": {printable(os.fsdecode(e.filename))}" if e.filename is not None else ""
+    return f"{name} ({e.strerror or e}){where}"
+
+
+def _loops(link: str, real_lang_dir: str) -> bool:
+    """Whether a link under a language directory points back to that directory or above it."""
+    target = os.path.realpath(link)
+    return real_lang_dir == target or real_lang_dir.startswith(target.rstrip(os.sep) + os.sep)
 
 
 def discover_shards(root: str | Path, languages: Sequence[str]) -> list[tuple[str, str]]:
