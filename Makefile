@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependency list changes; a second `make` is instant.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install browser demo test test-fast lint format dag bench bench-scale model-summary prod-readiness clean clean-results
+.PHONY: install browser demo test test-fast lint format dag validate-storage validate-r2 bench bench-scale model-summary prod-readiness clean clean-results
 
 install: $(STAMP)
 
@@ -76,6 +76,11 @@ bench-scale: install
 # Parameters per component of the production Stage-1 network (meta device, no weights allocated).
 model-summary: install
 	PYTHONPATH=. $(BIN)/python workflow_scripts/model_summary.py --configfile config.yaml config/prod.yaml
+
+# The checkpoint store, end to end (seed README: make validate-r2): needs storage.* in the config and
+# credentials in the environment or ~/.aws; forced, since a store can break between two runs.
+validate-storage validate-r2: install
+	$(BIN)/snakemake --cores 1 --forcerun validate_storage results/storage/validate.json $(if $(CONFIG),--configfile $(CONFIG))
 
 # Production launch gate (seed README: make prod-readiness): GPUs, disk, artifacts, pretrained weights.
 prod-readiness: install

@@ -20,6 +20,7 @@ include: "rules/prepare.smk"
 include: "rules/stage1.smk"
 include: "rules/stage2.smk"
 include: "rules/eval.smk"
+include: "rules/operations.smk"
 
 
 rule all:

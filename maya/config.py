@@ -42,3 +42,23 @@ def section_defaults(section: str) -> dict[str, Any]:
     library dataclasses take theirs from here instead of spelling them again."""
     props = _schema()["properties"][section]["properties"]
     return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def section_settings(section: str, value: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``value`` (one config section, possibly partial, e.g. from a test or a notebook) validated
+    against the schema with every default filled in, nested ones included; raises on a bad value."""
+    from jsonschema import Draft202012Validator, validators
+
+    base = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from base(validator, properties, instance, schema)
+
+    filling = validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
+    data = copy.deepcopy(dict(value or {}))
+    filling(_schema()["properties"][section]).validate(data)
+    return data

@@ -24,10 +24,12 @@ def shared_checks(
     checkpoint_dir: str | Path,
     n_params: int,
     cuda_devices: int | None = None,
+    storage: Mapping | None = None,
 ) -> tuple[list[str], dict]:
     """GPUs visible and at least as many as ``trainer`` wants; free disk where checkpoints go (a
-    1B-parameter checkpoint with AdamW state is ~13 GB, and ``save_top_k=-1`` keeps every one);
-    every input artifact present and non-empty. Returns (failures, report)."""
+    1B-parameter checkpoint with AdamW state is ~13 GB: every one, or the ``storage.keep_local``
+    newest plus last.ckpt); every input artifact present and non-empty; with offload on, the store:
+    credentials, the bucket, a probe object written, read back and deleted. Returns (failures, report)."""
     import torch
 
     failures, report = [], {}
@@ -44,6 +46,9 @@ def shared_checks(
     ckpt.mkdir(parents=True, exist_ok=True)
     free_gb = shutil.disk_usage(ckpt).free / 1024**3
     n_ckpt = max_steps // trainer["checkpoint_every_n_steps"] + 1
+    keep = (storage or {}).get("keep_local")
+    if keep:
+        n_ckpt = min(n_ckpt, keep + 1)  # + last.ckpt
     need_gb = checkpoint_gb(n_params) * n_ckpt
     report.update(
         free_disk_gb=round(free_gb, 1),
@@ -57,6 +62,13 @@ def shared_checks(
     report["artifacts"] = len(artifacts)
     if missing:
         failures.append("artifacts missing or empty: " + ", ".join(missing))
+    if storage and storage.get("enabled"):
+        from maya.storage import StorageSettings, probe
+
+        s = StorageSettings.from_config(storage)
+        problems = probe(s)
+        failures += problems
+        report["storage"] = {"bucket": s.bucket, "endpoint_url": s.endpoint_url, "ok": not problems}
     return failures, report
 
 
@@ -65,6 +77,7 @@ def add_gate_arguments(p) -> None:
     p.add_argument("--artifacts", nargs="*", default=[], help="inputs of the training rule: each must exist, non-empty")
     p.add_argument("--checkpoint-dir", required=True, help="where training writes checkpoints (free disk is checked)")
     p.add_argument("--out", required=True, help="the readiness report (JSON), written only when every check passes")
+    p.add_argument("--ops", default="{}", help="JSON: run_name, storage, tracking (the store is probed when on)")
 
 
 def write_report(report: dict, out: str | Path) -> None:

@@ -46,6 +46,12 @@ def launcher(section, resources):
     return f"MAYA_LAUNCH={shlex.quote(srun)}"
 
 
+# Run name, checkpoint offload and trackers: what operating a run needs, kept out of the run key
+# (a new bucket or tracker never restarts training). Credentials are never in config.
+OPS = json.dumps({"run_name": config["run_name"], "storage": config["storage"], "tracking": config["tracking"]},
+                 sort_keys=True)
+
+
 def run_key(settings, script):
     """A training run's identity: its settings and the code behind its entry point. A rerun with the
     same key resumes the run directory; another key starts afresh (maya.stage1.train.prepare_run_dir)."""

@@ -15,7 +15,7 @@ def main(args):
     settings = json.loads(args.settings)
     s1 = settings["stage1"]
     n_params = model_summary(s1["model"], settings["vocab_size"], len(settings["languages"]))["total"]
-    report = check(s1, args.artifacts, args.checkpoint_dir, n_params)
+    report = check(s1, args.artifacts, args.checkpoint_dir, n_params, storage=json.loads(args.ops).get("storage"))
     report["parameters"] = n_params
     write_report(report, args.out)
 

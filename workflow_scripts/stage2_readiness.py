@@ -24,7 +24,15 @@ def main(args):
         1 + len(settings["languages"]),
         settings["stage2"]["projection_downsample"],
     )["counts"]
-    report = check(settings, args.stage, args.llm, args.artifacts, args.checkpoint_dir, counts["total"])
+    report = check(
+        settings,
+        args.stage,
+        args.llm,
+        args.artifacts,
+        args.checkpoint_dir,
+        counts["total"],
+        storage=json.loads(args.ops).get("storage"),
+    )
     write_report(report, args.out)
 
 

@@ -30,6 +30,7 @@ def main(args):
         workers=args.workers,
         progress=not args.no_progress,
         run_key=args.run_key,
+        ops=json.loads(args.ops),
     )
     if summary:
         v = {k: ("-" if x is None else f"{x:.3f}") for k, x in summary["final_val"].items()}
@@ -56,6 +57,11 @@ def build_parser():
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument(
         "--run-key", default="", help="identity of settings+code; a different key restarts instead of resuming"
+    )
+    p.add_argument(
+        "--ops",
+        default="{}",
+        help="JSON: run_name, storage (checkpoint offload) and tracking (loggers); not part of the run key",
     )
     p.add_argument("--no-progress", action="store_true")
     return p

@@ -14,11 +14,16 @@ from maya.readiness import conclude, shared_checks
 
 
 def check(
-    stage1: Mapping, artifacts: Sequence[str], checkpoint_dir, n_params: int, cuda_devices: int | None = None
+    stage1: Mapping,
+    artifacts: Sequence[str],
+    checkpoint_dir,
+    n_params: int,
+    cuda_devices: int | None = None,
+    storage: Mapping | None = None,
 ) -> dict:
     """The shared checks (maya.readiness) and the pretrained weights."""
     tr = stage1["trainer"]
-    failures, report = shared_checks(tr, tr["max_steps"], artifacts, checkpoint_dir, n_params, cuda_devices)
+    failures, report = shared_checks(tr, tr["max_steps"], artifacts, checkpoint_dir, n_params, cuda_devices, storage)
     pretrained = stage1["init"]["pretrained"]
     if pretrained:
         from maya.stage1.init import load_state_dict

@@ -202,12 +202,15 @@ def train(
     workers: int = 0,
     progress: bool = True,
     run_key: str = "",
+    ops: Mapping[str, Any] | None = None,
 ) -> dict:
+    """``ops``: run_name, storage and tracking (maya.operations); absent: local checkpoints and
+    CSV + TensorBoard logs only."""
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.callbacks import LearningRateMonitor
 
     from maya.clip_table import ClipTable, SentencePieceEncoder, write_clip_table
+    from maya.operations import StageOps
     from maya.stage1.data import ClipDataset, WaveAugment, release_free_memory
     from maya.stage1.init import init_from_pretrained
     from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
@@ -220,6 +223,7 @@ def train(
     )
     run_dir = prepare_run_dir(out / "run", f"{run_key}:{data_key}")
     ckpt_dir = run_dir / "checkpoints"
+    stage_ops = StageOps(ops, "stage1", run_dir, f"{run_key}:{data_key}")
     pl.seed_everything(tr["seed"], workers=True)
 
     accelerator = tr["accelerator"]
@@ -228,15 +232,9 @@ def train(
             "stage1.trainer.accelerator is gpu but no CUDA device is visible "
             "(run the demo config on CPU, or check CUDA_VISIBLE_DEVICES)"
         )
-    loggers = [csv_logger(run_dir, tr["log_every_n_steps"]), TensorBoardLogger(str(run_dir), name="logs", version="tb")]
-    checkpoint = ModelCheckpoint(
-        dirpath=str(ckpt_dir),
-        filename="step{step:07d}",
-        auto_insert_metric_name=False,
-        every_n_train_steps=tr["checkpoint_every_n_steps"],
-        save_top_k=-1,
-        save_last=True,
-    )
+    loggers = stage_ops.loggers(csv_logger(run_dir, tr["log_every_n_steps"]), {"stage1": s1})
+    last = latest_checkpoint(ckpt_dir)
+    checkpoint = stage_ops.checkpoint_callback(tr["checkpoint_every_n_steps"], last)
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=tr["devices"],
@@ -261,7 +259,7 @@ def train(
 
     init_report = None
     init = s1["init"]
-    last = latest_checkpoint(ckpt_dir)
+    last = stage_ops.resume_source(trainer, last)
     if init["pretrained"] and last is None:
         init_report = init_from_pretrained(
             model, init["pretrained"], init["include"], init["exclude"], init.get("expand")
@@ -344,6 +342,7 @@ def train(
     if val_dl is not None and getattr(model, "last_val_step", None) != trainer.global_step:
         trainer.validate(model, val_dl, verbose=False)  # the final model, unless fit just did
     wall = time.time() - started
+    storage = stage_ops.finish(trainer.is_global_zero)
 
     summary = {}
     if trainer.is_global_zero:
@@ -372,6 +371,7 @@ def train(
             "curve": _curve(run_dir / "logs" / "metrics.csv"),
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "init": init_report,
+            "storage": storage,
         }
         if (run_dir / "logs" / "metrics.csv").exists():
             shutil.copyfile(run_dir / "logs" / "metrics.csv", out / "metrics.csv")

@@ -154,11 +154,14 @@ def train(
     progress: bool = True,
     run_key: str = "",
     strategy=None,
+    ops: Mapping[str, Any] | None = None,
 ) -> dict:
+    """``ops``: run_name, storage and tracking (maya.operations)."""
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import LearningRateMonitor
 
     from maya.clip_table import ClipTable, HFTokenizerEncoder, write_clip_table
+    from maya.operations import StageOps
     from maya.stage1.data import ClipDataset, release_free_memory
     from maya.stage1.sampler import BatchCaps, BucketingBatchSampler
 
@@ -173,17 +176,12 @@ def train(
     )
     run_dir = prepare_run_dir(out / "run", f"{run_key}:{data_key}")
     ckpt_dir = run_dir / "checkpoints"
+    stage_ops = StageOps(ops, stage, run_dir, f"{run_key}:{data_key}")
     pl.seed_everything(tr["seed"], workers=True)
     if tr["accelerator"] == "gpu" and not torch.cuda.is_available():
         raise MayaError("stage2.trainer.accelerator is gpu but no CUDA device is visible")
-    checkpoint = ModelCheckpoint(
-        dirpath=str(ckpt_dir),
-        filename="step{step:07d}",
-        auto_insert_metric_name=False,
-        every_n_train_steps=tr["checkpoint_every_n_steps"],
-        save_top_k=-1,
-        save_last=True,
-    )
+    last = latest_checkpoint(ckpt_dir)
+    checkpoint = stage_ops.checkpoint_callback(tr["checkpoint_every_n_steps"], last)
     chosen, precision = strategy_and_precision(tr, s2["deepspeed"])
     trainer = pl.Trainer(
         accelerator=tr["accelerator"],
@@ -197,7 +195,7 @@ def train(
         val_check_interval=tr["val_check_interval"],
         check_val_every_n_epoch=None,
         log_every_n_steps=tr["log_every_n_steps"],
-        logger=[csv_logger(run_dir, tr["log_every_n_steps"])],
+        logger=stage_ops.loggers(csv_logger(run_dir, tr["log_every_n_steps"]), {"stage2": s2}),
         callbacks=[checkpoint, LearningRateMonitor("step")],
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
@@ -250,7 +248,7 @@ def train(
     if len(val_ds) == 0:
         val_dl, trainer.limit_val_batches = None, 0
 
-    last = latest_checkpoint(ckpt_dir)
+    last = stage_ops.resume_source(trainer, last)
     started = time.time()
     if last is None and val_dl is not None:
         trainer.validate(model, val_dl, verbose=False)  # step 0: where this stage starts
@@ -268,6 +266,7 @@ def train(
             "client_optimizer": type(getattr(engine, "client_optimizer", None)).__name__,
         }
     save_final(trainer, model, out / "final.ckpt")  # every rank: a DeepSpeed save is collective
+    storage = stage_ops.finish(trainer.is_global_zero)
     summary = {}
     if trainer.is_global_zero:
         metrics = getattr(model, "last_val_metrics", {})
@@ -304,6 +303,7 @@ def train(
                 if f"val_cer_{lang}" in metrics
             },
             "curve": _curve(run_dir / "logs" / "metrics.csv"),
+            "storage": storage,
         }
         metrics_csv = run_dir / "logs" / "metrics.csv"
         if metrics_csv.exists():
