@@ -150,6 +150,12 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         assert len(list((run / "checkpoints").glob("step*.ckpt"))) == 3  # keep_local 1, but none verified
         store.down = False
 
+        # The seed's `make validate-r2`, as a file target: up, verified, down, compared, listed, deleted.
+        snakemake(tiny_copy, "--cores", "1", "results/storage/validate.json", *TINY)
+        report = json.loads((tiny_copy / "results/storage/validate.json").read_text())
+        assert report["ok"] and report["objects"]["multipart"]["parts"] == 3
+        print("validate:", json.dumps(report["objects"]))
+
     # No output of any run, nor Snakemake's own records, holds the secret.
     leaks = [
         str(p)

@@ -235,3 +235,16 @@ def test_validate_store_reports_both_directions(store, client):
     assert report["deleted"] == report["listed"] > 0
     assert report["objects"]["multipart"]["upload_MBps"] > 0 and report["objects"]["small"]["sha256_equal"]
     assert not client.list_objects_v2(Bucket=BUCKET, Prefix="maya-asr/.maya-validate").get("KeyCount")
+
+
+def test_readiness_gate_probes_the_store_with_every_other_check(store, tmp_path):
+    """With offload on, a GPU launch is refused when the store is not usable, listed with the rest."""
+    from maya.readiness import shared_checks
+
+    trainer = {"accelerator": "gpu", "devices": 8, "checkpoint_every_n_steps": 5000}
+    storage = {**settings_for(store).__dict__, "bucket": "no-such-bucket", "keep_local": 2}
+    failures, report = shared_checks(trainer, 200_000, [], tmp_path, 1_000_000, cuda_devices=0, storage=storage)
+    assert any(f.startswith("GPUs:") for f in failures) and any(
+        f.startswith("storage: s3://no-such-bucket") for f in failures
+    )
+    assert report["checkpoints_planned"] == 3  # keep_local 2 + last.ckpt, not all 41
