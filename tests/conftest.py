@@ -18,6 +18,7 @@ SLOW_FIRST = (
     "test_stage2_workflow.py",
     "test_stage2_resume.py",
     "test_stage2_zero2.py",
+    "test_operations.py",
     "test_stage1_workflow.py",
     "test_hostile.py",
     "test_workflow.py",

@@ -254,20 +254,9 @@ def test_exceeding_qc_limits_stops_with_a_clear_error(tiny_copy):
     assert not (tiny_copy / "results/qc/summary.json").exists()
 
 
-@pytest.mark.parametrize("profile", ["h200", "slurm"])
-def test_gpu_profiles_dry_run_on_a_fresh_clone(tmp_path, profile):
-    repo = copy_repo(tmp_path / "repo")
-    jobs = planned_jobs(repo, "--profile", profile)
-    # The production corpus is not on this machine: shard discovery is planned, not failed.
-    assert jobs.get("list_shards") == 1
-    out = snakemake(repo, "-n", "--profile", profile)
-    assert "final_export" in out.stdout
-
-
-def test_lint_is_clean(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    out = snakemake(repo, "--lint")
-    assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr
+# `snakemake --profile h200 -n` and `--profile slurm` on a fresh clone (the production corpus absent:
+# shard discovery planned, not failed) are dry runs of tests/test_docs.py; `snakemake --lint` is
+# part of `make lint`, which CI runs before the tests.
 
 
 def test_rulegraph_and_dag_render(tmp_path):
