@@ -5,9 +5,9 @@ files belong), and for every mutation indexing must not raise, the counts must r
 clip must be kept or quarantined with a reason, every clip whose own bytes and rows were untouched
 must be kept, and no kept clip may carry another clip's audio.
 
-Bounded in time: ``MAYA_FUZZ_SECONDS`` (default 15, about 500 mutations) and ``MAYA_FUZZ_SEED`` (default: random, printed;
-a failure names the seed and the mutation, so ``MAYA_FUZZ_SEED=... pytest tests/test_fuzz_shard.py``
-replays it)."""
+Bounded in time: ``MAYA_FUZZ_SECONDS`` (default 15, about 500 mutations) and ``MAYA_FUZZ_SEED``
+(default: random, printed; a failure names the seed and the mutation, so
+``MAYA_FUZZ_SEED=... pytest tests/test_fuzz_shard.py`` replays it)."""
 
 from __future__ import annotations
 
