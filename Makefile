@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependency list changes; a second `make` is instant.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install browser demo test test-fast lint format dag validate-storage validate-r2 bench bench-scale model-summary prod-readiness clean clean-results
+.PHONY: install browser demo test test-fast lint format dag plan gpu-check validate-storage validate-r2 bench bench-scale model-summary prod-readiness clean clean-results
 
 install: $(STAMP)
 
@@ -76,6 +76,17 @@ bench-scale: install
 # Parameters per component of the production Stage-1 network (meta device, no weights allocated).
 model-summary: install
 	PYTHONPATH=. $(BIN)/python workflow_scripts/model_summary.py --configfile config.yaml config/prod.yaml
+
+# The launch plan (results/plan/launch_plan.md): time, GPU-hours, memory, disk, storage, data loading per
+# stage. `make plan` for the demo config; `make plan CONFIG=config/prod.yaml` for production.
+plan: install
+	$(BIN)/snakemake --cores all results/plan/launch_plan.md $(if $(CONFIG),--configfile $(CONFIG))
+	@cat results/plan/launch_plan.md
+
+# On a GPU machine: measure what the plan assumes (TDT loss, Stage-1 bf16 steps at the caps, a ZeRO-2
+# Stage-2b step, decoding RTFx) with the production shapes; ~5 minutes, nothing downloaded.
+gpu-check: install
+	PYTHONPATH=. $(BIN)/python workflow_scripts/gpu_check.py $(if $(CONFIG),--configfile config.yaml $(CONFIG))
 
 # The checkpoint store, end to end (seed README: make validate-r2): needs storage.* in the config and
 # credentials in the environment or ~/.aws; forced, since a store can break between two runs.

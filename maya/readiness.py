@@ -25,11 +25,14 @@ def shared_checks(
     n_params: int,
     cuda_devices: int | None = None,
     storage: Mapping | None = None,
+    plan: Mapping | None = None,
 ) -> tuple[list[str], dict]:
     """GPUs visible and at least as many as ``trainer`` wants; free disk where checkpoints go (a
     1B-parameter checkpoint with AdamW state is ~13 GB: every one, or the ``storage.keep_local``
     newest plus last.ckpt); every input artifact present and non-empty; with offload on, the store:
-    credentials, the bucket, a probe object written, read back and deleted. Returns (failures, report)."""
+    credentials, the bucket, a probe object written, read back and deleted; and, given the stage's
+    entry of the launch plan, that its memory per rank and its local checkpoints fit. Returns
+    (failures, report)."""
     import torch
 
     failures, report = [], {}
@@ -62,6 +65,19 @@ def shared_checks(
     report["artifacts"] = len(artifacts)
     if missing:
         failures.append("artifacts missing or empty: " + ", ".join(missing))
+    if plan:
+        mem, disk = plan["memory"], plan["disk"]
+        report["plan"] = {"memory_gb": round(mem["per_rank_gb"], 1), "local_checkpoints_gb": round(disk["local_gb"], 1)}
+        if mem["verdict"] != "fits":
+            failures.append(
+                f"plan: {mem['per_rank_gb']:.1f} GB per rank predicted, over the {mem['budget_gb']:.0f} GB budget "
+                "(results/plan/launch_plan.md; lower the sampler caps or add ranks)"
+            )
+        if disk["local_gb"] > free_gb:
+            failures.append(
+                f"plan: {disk['kept_locally']} local checkpoints need {disk['local_gb']:.0f} GB, {free_gb:.0f} GB free "
+                "in the checkpoint folder (set storage.keep_local, or free disk)"
+            )
     if storage and storage.get("enabled"):
         from maya.storage import StorageSettings, probe
 
@@ -78,6 +94,14 @@ def add_gate_arguments(p) -> None:
     p.add_argument("--checkpoint-dir", required=True, help="where training writes checkpoints (free disk is checked)")
     p.add_argument("--out", required=True, help="the readiness report (JSON), written only when every check passes")
     p.add_argument("--ops", default="{}", help="JSON: run_name, storage, tracking (the store is probed when on)")
+    p.add_argument(
+        "--plan", help="results/plan/launch_plan.json: the launch is refused if it says memory or disk fails"
+    )
+
+
+def plan_entry(path: str | None, stage: str) -> dict | None:
+    """The stage's entry of the launch plan JSON (None without a plan)."""
+    return json.loads(Path(path).read_text())["stages"][stage] if path else None
 
 
 def write_report(report: dict, out: str | Path) -> None:

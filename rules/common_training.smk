@@ -52,6 +52,15 @@ OPS = json.dumps({"run_name": config["run_name"], "storage": config["storage"], 
                  sort_keys=True)
 
 
+def plan_inputs(wildcards):
+    """The launch plan reads the clip tables and weights; a GPU calibration once `make gpu-check` made one."""
+    inputs = {"stage1_clips": "results/batching/train_clips.arrow", "stage2_clips": "results/stage2/train_clips.arrow",
+              "balance": "results/balance/weights.json"}
+    if os.path.exists("results/plan/gpu_calibration.json"):
+        inputs["calibration"] = "results/plan/gpu_calibration.json"
+    return inputs
+
+
 def run_key(settings, script):
     """A training run's identity: its settings and the code behind its entry point. A rerun with the
     same key resumes the run directory; another key starts afresh (maya.stage1.train.prepare_run_dir)."""

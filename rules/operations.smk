@@ -16,3 +16,28 @@ rule validate_storage:
         "../envs/maya.yaml"
     shell:
         "maya_step validate_storage --storage {params.storage:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule launch_plan:
+    """What each stage will cost before any GPU job: time, GPU-hours, memory, disk, storage, loader."""
+    input:
+        unpack(plan_inputs),
+    output:
+        json="results/plan/launch_plan.json",
+        md="results/plan/launch_plan.md",
+    params:
+        settings=json.dumps({k: config[k] for k in ("plan", "stage1", "stage2", "stage3", "storage", "tokenizer",
+                                                     "data", "languages")}, sort_keys=True),
+        workers=STAGE1_WORKERS,
+        calibration=lambda w, input: f"--calibration={input.calibration}" if "calibration" in input.keys() else "",
+        code=code("launch_plan.py"),
+    benchmark:
+        "results/benchmarks/launch_plan.tsv"
+    log:
+        "logs/plan/launch_plan.log",
+    conda:
+        "../envs/maya.yaml"
+    shell:
+        "maya_step launch_plan --settings {params.settings:q} --stage1-clips {input.stage1_clips:q}"
+        " --stage2-clips {input.stage2_clips:q} --balance {input.balance:q} {params.calibration}"
+        " --workers {params.workers} --checkpoint-dir results --json {output.json:q} --md {output.md:q} > {log:q} 2>&1"

@@ -2,9 +2,11 @@
 
 
 rule stage1_readiness:
-    """GPU training gate (README: make prod-readiness): GPUs, disk, artifacts, pretrained weights."""
+    """GPU training gate (README: make prod-readiness): GPUs, disk, artifacts, pretrained weights,
+    the store, and the launch plan's memory and disk verdicts."""
     input:
         unpack(stage1_inputs),
+        plan="results/plan/launch_plan.json",
     output:
         "results/stage1/readiness.json",
     params:
@@ -19,7 +21,8 @@ rule stage1_readiness:
         "../envs/maya.yaml"
     shell:
         "maya_step stage1_readiness --settings {params.settings:q} --artifacts {input:q}"
-        " --checkpoint-dir results/stage1/run/checkpoints --ops {params.ops:q} --out {output:q} > {log:q} 2>&1"
+        " --checkpoint-dir results/stage1/run/checkpoints --ops {params.ops:q} --plan {input.plan:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule train_stage1:

@@ -44,6 +44,7 @@ rule stage2_readiness:
         stage="stage2a|stage2b|stage3",
     input:
         unpack(stage2_inputs),
+        plan="results/plan/launch_plan.json",
     output:
         "results/{stage}/readiness.json",
     params:
@@ -59,6 +60,7 @@ rule stage2_readiness:
     shell:
         "maya_step stage2_readiness --stage {wildcards.stage} --settings {params.settings:q} --llm {input.llm:q}"
         " --artifacts {input:q} --checkpoint-dir results/{wildcards.stage}/run/checkpoints --ops {params.ops:q}"
+        " --plan {input.plan:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

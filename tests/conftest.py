@@ -14,13 +14,13 @@ from tests.helpers import TINY_CONFIG, copy_repo, snakemake, write_config
 # copy. The slowest modules are handed out first, so the long poles start at once and the unit
 # tests fill the gaps.
 SLOW_FIRST = (
-    "test_slurm.py",
-    "test_stage2_workflow.py",
+    "test_slurm.py",  # worker 1 (no tiny run needed)
+    "test_stage2_workflow.py",  # worker 2: builds the tiny run, then Stages 2/3 on it
+    "test_hostile.py",  # worker 1 again, while the tiny run is still being built
     "test_stage2_resume.py",
     "test_stage2_zero2.py",
     "test_operations.py",
     "test_stage1_workflow.py",
-    "test_hostile.py",
     "test_workflow.py",
 )
 

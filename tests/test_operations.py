@@ -92,7 +92,7 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         write_config(tiny_copy / "ops.yaml", ops)
         trainer = {
             **TINY_CONFIG["stage1"]["trainer"],
-            "max_steps": 8,
+            "max_steps": 6,
             "checkpoint_every_n_steps": 2,
             "val_check_interval": 100,
         }
@@ -103,9 +103,9 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         make_client(s).create_bucket(Bucket=BUCKET)
         run = tiny_copy / "results/stage1/run"
 
-        # The node dies at step 6 and its disk with it.
+        # The node dies at step 4 and its disk with it.
         kill_snakemake_at(
-            tiny_copy, run / "checkpoints/step0000006.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY
+            tiny_copy, run / "checkpoints/step0000004.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY
         )
         uploaded = [m["step"] for m in remote_checkpoints(make_client(s), s, "maya-asr/demo/stage1")]
         assert uploaded and max(uploaded) >= 2
@@ -115,13 +115,13 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
         st = summary["storage"]
         assert st["resumed_from_bucket"].endswith(f"step{max(uploaded):07d}.ckpt"), st
-        assert summary["resumed_from"].endswith(f"step{max(uploaded):07d}.ckpt") and summary["steps"] == 8
+        assert summary["resumed_from"].endswith(f"step{max(uploaded):07d}.ckpt") and summary["steps"] == 6
         assert st["pending"] == [] and st["verified"] >= 1 and st["loop_wait_s"] < 1.0
         remote = {m["step"]: m for m in remote_checkpoints(make_client(s), s, "maya-asr/demo/stage1")}
-        assert {2, 4, 6, 8} <= set(remote) | set(uploaded)
+        assert {2, 4, 6} <= set(remote) | set(uploaded)
         # keep_local 1: the newest, and the checkpoint the run resumed from, which is never deleted.
         local = sorted(p.name for p in (run / "checkpoints").glob("step*.ckpt"))
-        assert local == sorted({f"step{max(uploaded):07d}.ckpt", "step0000008.ckpt"})
+        assert local == sorted({f"step{max(uploaded):07d}.ckpt", "step0000006.ckpt"})
         assert (run / "checkpoints/last.ckpt").exists()
         assert "resuming from the bucket" in (tiny_copy / "logs/stage1/train.log").read_text()
         print("offload:", json.dumps({k: st[k] for k in ("uploaded", "verified", "deleted_local", "upload_MBps")}))
@@ -135,19 +135,19 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         assert runs and all(r.data.tags.get("mlflow.runName") == "demo/stage1" for r in runs)
         metrics = set().union(*(r.data.metrics for r in runs))
         assert {"val_cer", "val_wer"} <= metrics and any(m.startswith("val_cer_") for m in metrics)
-        assert any(r.data.params.get("stage1.trainer.max_steps") == "8" for r in runs)
+        assert any(r.data.params.get("stage1.trainer.max_steps") == "6" for r in runs)
         assert list(run.glob("wandb/offline-run-*"))
 
         # The store is down for a whole (new) run: training finishes, nothing unverified is deleted,
         # and the summary says what is pending.
         store.down = True
-        write_config(tiny_copy / "tiny.yaml", {**TINY_CONFIG, "stage1": {"trainer": {**trainer, "max_steps": 6}}})
+        write_config(tiny_copy / "tiny.yaml", {**TINY_CONFIG, "stage1": {"trainer": {**trainer, "max_steps": 4}}})
         write_config(tiny_copy / "ops.yaml", {**ops, "storage": {**storage, "drain_timeout_s": 20}})
         snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
         summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
-        assert summary["steps"] == 6 and summary["storage"]["verified"] == 0
-        assert summary["storage"]["pending"] == ["step0000002.ckpt", "step0000004.ckpt", "step0000006.ckpt"]
-        assert len(list((run / "checkpoints").glob("step*.ckpt"))) == 3  # keep_local 1, but none verified
+        assert summary["steps"] == 4 and summary["storage"]["verified"] == 0
+        assert summary["storage"]["pending"] == ["step0000002.ckpt", "step0000004.ckpt"]
+        assert len(list((run / "checkpoints").glob("step*.ckpt"))) == 2  # keep_local 1, but none verified
         store.down = False
 
         # The seed's `make validate-r2`, as a file target: up, verified, down, compared, listed, deleted.

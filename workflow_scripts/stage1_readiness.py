@@ -5,7 +5,7 @@ weights readable. Fails fast, listing every problem at once."""
 import json
 
 from maya.entry import parser, run
-from maya.readiness import add_gate_arguments, write_report
+from maya.readiness import add_gate_arguments, plan_entry, write_report
 
 
 def main(args):
@@ -15,7 +15,14 @@ def main(args):
     settings = json.loads(args.settings)
     s1 = settings["stage1"]
     n_params = model_summary(s1["model"], settings["vocab_size"], len(settings["languages"]))["total"]
-    report = check(s1, args.artifacts, args.checkpoint_dir, n_params, storage=json.loads(args.ops).get("storage"))
+    report = check(
+        s1,
+        args.artifacts,
+        args.checkpoint_dir,
+        n_params,
+        storage=json.loads(args.ops).get("storage"),
+        plan=plan_entry(args.plan, "stage1"),
+    )
     report["parameters"] = n_params
     write_report(report, args.out)
 

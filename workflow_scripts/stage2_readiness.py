@@ -6,7 +6,7 @@ listing every problem at once."""
 import json
 
 from maya.entry import parser, run
-from maya.readiness import add_gate_arguments, write_report
+from maya.readiness import add_gate_arguments, plan_entry, write_report
 
 
 def main(args):
@@ -32,6 +32,7 @@ def main(args):
         args.checkpoint_dir,
         counts["total"],
         storage=json.loads(args.ops).get("storage"),
+        plan=plan_entry(args.plan, args.stage),
     )
     write_report(report, args.out)
 

@@ -20,10 +20,13 @@ def check(
     n_params: int,
     cuda_devices: int | None = None,
     storage: Mapping | None = None,
+    plan: Mapping | None = None,
 ) -> dict:
     """The shared checks (maya.readiness) and the pretrained weights."""
     tr = stage1["trainer"]
-    failures, report = shared_checks(tr, tr["max_steps"], artifacts, checkpoint_dir, n_params, cuda_devices, storage)
+    failures, report = shared_checks(
+        tr, tr["max_steps"], artifacts, checkpoint_dir, n_params, cuda_devices, storage, plan
+    )
     pretrained = stage1["init"]["pretrained"]
     if pretrained:
         from maya.stage1.init import load_state_dict

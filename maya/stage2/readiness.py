@@ -38,13 +38,14 @@ def check(
     cuda_devices: int | None = None,
     bf16: bool | None = None,
     storage: Mapping | None = None,
+    plan: Mapping | None = None,
 ) -> dict:
     """``settings`` as training reads them (stage2, stage3, languages); ``n_params`` for the disk estimate."""
     import torch
 
     tr = settings["stage2"]["trainer"]
     failures, report = shared_checks(
-        tr, max_steps_for(settings, stage), artifacts, checkpoint_dir, n_params, cuda_devices, storage
+        tr, max_steps_for(settings, stage), artifacts, checkpoint_dir, n_params, cuda_devices, storage, plan
     )
     more, llm = llm_checks(llm_dir)
     failures += more
