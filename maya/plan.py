@@ -334,16 +334,16 @@ def launch_plan(
     out["host_memory_gb"]["total"] = sum(v for v in out["host_memory_gb"].values() if isinstance(v, float))
     out["data_loading"] = {"measured_per_worker": loader, "workers_per_rank": workers, "stages": {}}
     for stage, st in out["stages"].items():
-        demand_clips = st["per_gpu_step"]["clips"] / st["s_per_step"] if st["s_per_step"] else 0.0
-        supply = loader["clips_per_s"] * workers
+        # Decoding costs what the audio lasts, so audio seconds (not clips) decide the verdict.
+        step_s = st["s_per_step"]
+        demand = st["per_gpu_step"]["audio_s"] / step_s if step_s else 0.0
+        supply = loader["audio_s_per_s"] * workers
         out["data_loading"]["stages"][stage] = {
-            "clips_per_s_needed_per_rank": demand_clips,
-            "audio_s_per_s_needed_per_rank": st["per_gpu_step"]["audio_s"] / st["s_per_step"]
-            if st["s_per_step"]
-            else 0.0,
-            "clips_per_s_available_per_rank": supply,
-            "headroom": supply / demand_clips if demand_clips else math.inf,
-            "verdict": "GPU-bound" if supply >= demand_clips else "loader-bound",
+            "clips_per_s_needed_per_rank": st["per_gpu_step"]["clips"] / step_s if step_s else 0.0,
+            "audio_s_per_s_needed_per_rank": demand,
+            "audio_s_per_s_available_per_rank": supply,
+            "headroom": supply / demand if demand else math.inf,
+            "verdict": "GPU-bound" if supply >= demand else "loader-bound",
         }
     days = sum(st["wall_days"] for st in out["stages"].values())
     out["total"] = {
