@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from maya.benchmarks import vistaar_scores
 from maya.clips import clip_durations, clip_ref, pad_audio
 from maya.scoring import bootstrap_ci, confusion_rows, normalise_for_scoring, rates_from_counts, utterance_counts
 
@@ -148,6 +149,8 @@ def score_hypotheses(
             **rates_from_counts(counts),
             **bootstrap_ci(counts, bootstrap_samples, seed),
             "confusions": confusion_rows(pairs, top_k_confusions),
+            # As IndicWhisper's published numbers were scored (Vistaar's evaluation.py).
+            "vistaar": vistaar_scores([r["ref"] or "" for r in rs], [r["hyp"] or "" for r in rs], lang),
         }
         if "over_length" in rs[0]:  # generated outputs that hit the length cap without <eos>
             out["languages"][lang]["over_length"] = int(sum(r["over_length"] for r in rs))
@@ -181,6 +184,8 @@ def summary_rows(stage: str, testset: str, decoder: str, scores: Mapping, rtfx: 
                 "cer": round(s["cer"], 6),
                 "cer_ci_low": round(s["cer_ci"][0], 6),
                 "cer_ci_high": round(s["cer_ci"][1], 6),
+                "wer_vistaar": round(s["vistaar"]["wer"], 6) if "vistaar" in s else None,
+                "cer_vistaar": round(s["vistaar"]["cer"], 6) if "vistaar" in s else None,
                 "word_substitutions": s["word_substitutions"],
                 "word_deletions": s["word_deletions"],
                 "word_insertions": s["word_insertions"],

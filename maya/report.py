@@ -17,6 +17,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from markupsafe import Markup
+
 # Build guide + Vistaar README: IndicWhisper WER (%) on Kathbath. Not our test sets.
 PUBLISHED_BASELINES = {
     "source": "IndicWhisper (Vistaar benchmark README; build guide), WER % on Kathbath",
@@ -65,6 +67,8 @@ tr.avg td{font-weight:600;border-top:2px solid #c9cfdb}
 .muted{color:#6b7385;font-size:.85rem}
 img{max-width:100%;height:auto;border:1px solid #eef0f5;margin:.4rem 0}
 code{background:#f4f6fa;padding:0 .25rem;border-radius:3px}
+table.matrix td{white-space:nowrap}
+details{margin:.4rem 0 1rem}summary{cursor:pointer;color:#3b4a6b}
 """
 
 
@@ -93,7 +97,9 @@ def _bars(rows: list[dict], metric: str, title: str) -> str:
 
     langs = sorted({r["language"] for r in rows})
     series = sorted({(r["stage"], r["decoder"]) for r in rows})
-    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(langs) * max(1, len(series)) / 1.5), 3.6))
+    # A fixed 11 x 4.2 in: wide enough for 12 languages x every series, and still about 450 px tall on
+    # the 1180 px page (a width that grew with the series shrank the height to ~70 px).
+    fig, ax = plt.subplots(figsize=(11, 4.2))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(langs))
     for k, (stage, dec) in enumerate(series):
@@ -218,6 +224,76 @@ def _timings(bench_dir: str | Path) -> str:
     return intro + _table(headers, rows, left=1)
 
 
+def _template(name: str):
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("maya", "templates"), autoescape=select_autoescape(["j2", "html"]))
+    return env.get_template(name)
+
+
+def matrix(testset: str, rows: Sequence[Mapping], benchmark: str | None) -> str:
+    """One row per language, one column per (stage, decoder): WER / CER with our normalisation and
+    Vistaar's, the best WER per language in bold, a macro average, the published baseline."""
+    from maya.benchmarks import published_wer
+
+    series = sorted({(r["stage"], r["decoder"]) for r in rows})
+    langs = sorted({r["language"] for r in rows})
+    by = {(r["language"], r["stage"], r["decoder"]): r for r in rows}
+
+    def num(x):
+        return None if x in (None, "") else float(x)
+
+    out = []
+    for lang in langs:
+        cells = [by.get((lang, *s)) for s in series]
+        wers = [num(c["wer"]) for c in cells if c is not None and num(c["wer"]) is not None]
+        best = min(wers) if wers else None
+        out.append(
+            {
+                "label": f"{lang} ({LANGUAGE_NAMES.get(lang, '?')})",
+                "cells": [
+                    None
+                    if c is None
+                    else {
+                        "wer": _pct(c["wer"]),
+                        "cer": _pct(c["cer"]),
+                        "best": num(c["wer"]) == best and len(series) > 1,
+                        "wer_vistaar": _pct(c["wer_vistaar"]) if num(c.get("wer_vistaar")) is not None else None,
+                        "cer_vistaar": _pct(c["cer_vistaar"]) if num(c.get("cer_vistaar")) is not None else None,
+                    }
+                    for c in cells
+                ],
+                "published": published_wer(benchmark, lang) if benchmark else None,
+                "published_note": "not published for this language" if benchmark else "not published for this test set",
+            }
+        )
+    macro = []
+    for s in series:
+        group = [by[(lang, *s)] for lang in langs if (lang, *s) in by]
+        mean = lambda key, g=group: sum(num(r[key]) for r in g) / len(g) if g else None  # noqa: E731
+        macro.append(
+            {
+                "wer": _pct(mean("wer")),
+                "cer": _pct(mean("cer")),
+                "best": False,
+                "wer_vistaar": None,
+                "cer_vistaar": None,
+            }
+        )
+    published = [published_wer(benchmark, lang) for lang in langs] if benchmark else []
+    published = [p for p in published if p is not None]
+    out.append(
+        {
+            "label": f"macro average of {len(langs)} languages",
+            "average": True,
+            "cells": macro,
+            "published": round(sum(published) / len(published), 1) if published else None,
+            "published_note": "-",
+        }
+    )
+    return _template("matrix.html.j2").render(testset=testset, benchmark=benchmark, series=series, rows=out)
+
+
 def stage2_note(stage_summaries: Mapping[str, str | Path], llm_name: str) -> str:
     """One sentence on what the Stage-2/3 rows come from: decoder, size, steps, device."""
     s = {stage.removeprefix("stage"): json.loads(Path(p).read_text()) for stage, p in sorted(stage_summaries.items())}
@@ -255,6 +331,7 @@ def build_report(
     stage_summaries: Mapping[str, str | Path] | None = None,
     llm_name: str = "",
     timings_dir: str | Path | None = None,
+    benchmarks: Mapping[str, str | None] | None = None,
 ) -> dict:
     """Write the report; ``scores``/``rtfx`` map "stage/testset/decoder" to their JSON files;
     ``stage_summaries`` maps Stage-2/3 stages to their train_summary.json, ``llm_name`` says what their decoder is."""
@@ -296,7 +373,7 @@ def build_report(
     testsets = sorted({r["testset"] for r in rows})
     for ts in testsets:
         sel = [r for r in rows if r["testset"] == ts]
-        parts.append(f"<h3>Test set <code>{html.escape(ts)}</code></h3>")
+        parts.append(matrix(ts, sel, (benchmarks or {}).get(ts)))
         parts.append(_bars(sel, "wer", f"WER per language - {ts}"))
         parts.append(_bars(sel, "cer", f"CER per language - {ts}"))
         table, classes = [], []
@@ -336,7 +413,8 @@ def build_report(
             )
             classes.append("avg")
         parts.append(
-            _table(
+            "<details><summary>Every row of this test set: 95 % CIs, S/D/I, counts, over-length</summary>"
+            + _table(
                 [
                     "stage",
                     "decoder",
@@ -353,6 +431,7 @@ def build_report(
                 left=3,
                 classes=classes,
             )
+            + "</details>"
         )
 
     parts.append("<h2>Top word confusions</h2>")
@@ -528,10 +607,7 @@ def build_report(
     parts.append("<h2>Provenance</h2>")
     parts.append(_table(["item", "value"], [[k, v] for k, v in provenance.items()], left=2))
 
-    page = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>"
-    )
+    page = _template("report.html.j2").render(title=title, css=Markup(CSS), sections=[Markup(p) for p in parts])
     Path(out_html).write_text(page, encoding="utf-8")
     return {"bytes": len(page), "languages": sorted({r["language"] for r in rows}), "testsets": testsets}
 

@@ -105,6 +105,7 @@ rule eval_report:
         "reports/eval.html",
     params:
         title=config["eval"]["report_title"],
+        benchmarks=json.dumps({n: CORPORA[n].get("benchmark") for n in EVAL_CORPORA}, sort_keys=True),
         llm_name=config["stage2"]["llm_name"],
         provenance=lambda w: json.dumps({"run_name": config["run_name"], "git_commit": git_commit(),
                                          "config_sha256": config_hash(),
@@ -122,4 +123,5 @@ rule eval_report:
         " --balance {input.balance:q} --qc {input.qc:q} --bins={input.bins:q} --train-summary {input.train_summary:q}"
         " --metrics {input.metrics:q} --models {input.models:q} --stage-summaries {input.stage_summaries:q}"
         " --llm-name {params.llm_name:q} --provenance {params.provenance:q}"
-        " --title {params.title:q} --timings results/benchmarks --out {output:q} > {log:q} 2>&1"
+        " --title {params.title:q} --benchmarks {params.benchmarks:q} --timings results/benchmarks"
+        " --out {output:q} > {log:q} 2>&1"

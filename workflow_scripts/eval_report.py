@@ -45,6 +45,7 @@ def main(args):
         stage_summaries={Path(p).parent.name: p for p in args.stage_summaries},
         llm_name=args.llm_name,
         timings_dir=args.timings,
+        benchmarks=json.loads(args.benchmarks),
     )
     print(f"{args.out}: {out['bytes']:,} bytes, languages {', '.join(out['languages'])}")
 
@@ -69,6 +70,7 @@ def build_parser():
     p.add_argument("--models", nargs="*", default=[])
     p.add_argument("--provenance", default="{}", help="JSON: git commit, config hash, run name, ...")
     p.add_argument("--title", default="Maya ASR evaluation")
+    p.add_argument("--benchmarks", default="{}", help="JSON: test set -> published benchmark it is (or null)")
     p.add_argument("--timings", help="Snakemake's benchmark folder (results/benchmarks): the time per rule")
     p.add_argument("--out", required=True)
     return p

@@ -2,11 +2,20 @@
 (and in the config schema's ``format`` enum)."""
 
 from maya.adapters.base import CorpusAdapter, Problem, RawClip, ShardScan
+from maya.adapters.benchmarks import CommonVoice, Fleurs, HFParquet, Kathbath
 from maya.adapters.final_export import FinalExport
 from maya.adapters.ljspeech import LJSpeech
 from maya.adapters.nemo_manifest import NemoManifest
 
-FORMATS = {"final_export": FinalExport, "ljspeech": LJSpeech, "nemo_manifest": NemoManifest}
+FORMATS = {
+    "final_export": FinalExport,
+    "ljspeech": LJSpeech,
+    "nemo_manifest": NemoManifest,
+    "fleurs": Fleurs,
+    "common_voice": CommonVoice,
+    "kathbath": Kathbath,
+    "hf_parquet": HFParquet,
+}
 
 
 def adapter_for(fmt: str) -> CorpusAdapter:
