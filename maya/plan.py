@@ -316,7 +316,9 @@ def launch_plan(
                     "results/stage3 is made by Stage 1; its batches are taken as Stage 2's, "
                     f"and its epochs over top_fraction {epochs_scale:g} of the clips"
                     if stage == "stage3"
-                    else "results/stage2/train_clips.arrow (Gemma tokens)"
+                    else f"{stage2_clips} (Gemma tokens)"
+                    if t2 is not t1
+                    else "Stage 1's clip table (BPE tokens) standing in: no Stage-2 clip table built yet"
                 ),
             },
             epoch_fraction=epochs_scale,

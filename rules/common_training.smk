@@ -54,10 +54,13 @@ OPS = json.dumps({"run_name": config["run_name"], "storage": config["storage"], 
 
 def plan_inputs(wildcards):
     """The launch plan reads the clip tables and weights; a GPU calibration once `make gpu-check` made one."""
-    inputs = {"stage1_clips": "results/batching/train_clips.arrow", "stage2_clips": "results/stage2/train_clips.arrow",
-              "balance": "results/balance/weights.json"}
-    if os.path.exists("results/plan/gpu_calibration.json"):
-        inputs["calibration"] = "results/plan/gpu_calibration.json"
+    inputs = {"stage1_clips": "results/batching/train_clips.arrow", "balance": "results/balance/weights.json"}
+    # Optional: Stage 2's own clip table (Gemma tokens) once it exists, else Stage 1's stands in (the
+    # plan says which); a GPU calibration once `make gpu-check` has made one.
+    for name, path in (("stage2_clips", "results/stage2/train_clips.arrow"),
+                       ("calibration", "results/plan/gpu_calibration.json")):
+        if os.path.exists(path):
+            inputs[name] = path
     return inputs
 
 

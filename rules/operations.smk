@@ -29,7 +29,8 @@ rule launch_plan:
         settings=json.dumps({k: config[k] for k in ("plan", "stage1", "stage2", "stage3", "storage", "tokenizer",
                                                      "data", "languages")}, sort_keys=True),
         workers=STAGE1_WORKERS,
-        calibration=lambda w, input: f"--calibration={input.calibration}" if "calibration" in input.keys() else "",
+        optional=lambda w, input: " ".join(f"--{k.replace('_', '-')}={input[k]}" for k in ("stage2_clips", "calibration")
+                                           if k in input.keys()),
         code=code("launch_plan.py"),
     benchmark:
         "results/benchmarks/launch_plan.tsv"
@@ -39,5 +40,5 @@ rule launch_plan:
         "../envs/maya.yaml"
     shell:
         "maya_step launch_plan --settings {params.settings:q} --stage1-clips {input.stage1_clips:q}"
-        " --stage2-clips {input.stage2_clips:q} --balance {input.balance:q} {params.calibration}"
+        " --balance {input.balance:q} {params.optional}"
         " --workers {params.workers} --checkpoint-dir results --json {output.json:q} --md {output.md:q} > {log:q} 2>&1"

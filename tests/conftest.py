@@ -20,6 +20,7 @@ SLOW_FIRST = (
     "test_stage2_resume.py",
     "test_stage2_zero2.py",
     "test_operations.py",
+    "test_benchmark_workflow.py",
     "test_stage1_workflow.py",
     "test_workflow.py",
 )

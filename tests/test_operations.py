@@ -103,9 +103,10 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         make_client(s).create_bucket(Bucket=BUCKET)
         run = tiny_copy / "results/stage1/run"
 
-        # The node dies at step 4 and its disk with it.
+        # The node dies once a checkpoint is verified in the bucket (.offload.json records it), and its disk
+        # with it.
         kill_snakemake_at(
-            tiny_copy, run / "checkpoints/step0000004.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY
+            tiny_copy, run / "checkpoints/.offload.json", "--cores", "2", "results/stage1/final.nemo", *TINY
         )
         uploaded = [m["step"] for m in remote_checkpoints(make_client(s), s, "maya-asr/demo/stage1")]
         assert uploaded and max(uploaded) >= 2

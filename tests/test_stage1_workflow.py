@@ -72,14 +72,14 @@ def test_training_resumes_after_a_kill(tiny_copy):
             "trainer": {
                 "max_steps": 6,
                 "val_check_interval": 100,
-                "checkpoint_every_n_steps": 2,
+                "checkpoint_every_n_steps": 3,  # step 3: a checkpoint the tiny run (2, 4) does not have
                 "log_every_n_steps": 1,
             }
         },
     }
     write_config(tiny_copy / "tiny.yaml", cfg)
     ckpts = tiny_copy / "results/stage1/run/checkpoints"
-    kill_snakemake_at(tiny_copy, ckpts / "step0000004.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY)
+    kill_snakemake_at(tiny_copy, ckpts / "step0000003.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY)
     assert (
         not (tiny_copy / "results/stage1/train_summary.json").exists()
         or json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 6
