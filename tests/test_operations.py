@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers import TINY_CONFIG, kill_snakemake_at, snakemake, write_config
 from tests.s3.strict_store import StrictStore
@@ -123,7 +124,8 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         # keep_local 1: the newest, and the checkpoint the run resumed from, which is never deleted.
         local = sorted(p.name for p in (run / "checkpoints").glob("step*.ckpt"))
         assert local == sorted({f"step{max(uploaded):07d}.ckpt", "step0000006.ckpt"})
-        assert (run / "checkpoints/last.ckpt").exists()
+        last = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+        assert last["global_step"] == 6 and last["maya_sampler"]["consumed"] >= 1  # mid-epoch, same batches
         assert "resuming from the bucket" in (tiny_copy / "logs/stage1/train.log").read_text()
         print("offload:", json.dumps({k: st[k] for k in ("uploaded", "verified", "deleted_local", "upload_MBps")}))
 
@@ -147,6 +149,8 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
         summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
         assert summary["steps"] == 4 and summary["storage"]["verified"] == 0
+        # A changed setting restarts instead of resuming: the old run directory is moved aside.
+        assert summary["resumed_from"] is None and list((tiny_copy / "results/stage1").glob("run.stale-*"))
         assert summary["storage"]["pending"] == ["step0000002.ckpt", "step0000004.ckpt"]
         assert len(list((run / "checkpoints").glob("step*.ckpt"))) == 2  # keep_local 1, but none verified
         store.down = False

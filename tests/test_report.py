@@ -70,6 +70,14 @@ def check_page(html: Path, langs, tmp: Path):
         assert re.search(rf"<td class=\"l\">{lang} \(", text), f"no row for {lang}"
     assert "Published baselines (not ours)" in text and "other test sets" in text
     assert "macro average" in text and "sha256" in text
+    # Plots sized to be read: on the 1180 px page, every embedded plot is at least 250 px tall (they
+    # used to grow wide with the series and shrink to ~70 px).
+    import base64
+    import struct
+
+    for b64 in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text):
+        width, height = struct.unpack(">II", base64.b64decode(b64[:64])[16:24])  # the PNG's IHDR
+        assert min(width, 1180) * height / width >= 250, (width, height)
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
     dom = dump_dom(html, tmp)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import TINY_CONFIG, kill_snakemake_at, planned_jobs, snakemake, write_config
+from tests.helpers import TINY_CONFIG, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 TINY = ("--configfile", "tiny.yaml")
@@ -65,52 +65,10 @@ def test_maya_transcribe_on_the_trained_model(tiny_run):
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_training_resumes_after_a_kill(tiny_copy):
-    cfg = {
-        **TINY_CONFIG,
-        "stage1": {
-            "trainer": {
-                "max_steps": 6,
-                "val_check_interval": 100,
-                "checkpoint_every_n_steps": 3,  # step 3: a checkpoint the tiny run (2, 4) does not have
-                "log_every_n_steps": 1,
-            }
-        },
-    }
-    write_config(tiny_copy / "tiny.yaml", cfg)
-    ckpts = tiny_copy / "results/stage1/run/checkpoints"
-    kill_snakemake_at(tiny_copy, ckpts / "step0000003.ckpt", "--cores", "2", "results/stage1/final.nemo", *TINY)
-    assert (
-        not (tiny_copy / "results/stage1/train_summary.json").exists()
-        or json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())["max_steps"] != 6
-    )
-    snakemake(tiny_copy, "--unlock", *TINY)
-    snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
-    summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
-    assert summary["resumed_from"] and summary["resumed_from"].endswith(".ckpt")
-    assert (
-        not list((tiny_copy / "results/stage1").glob("run.stale-*"))
-        or len(list((tiny_copy / "results/stage1").glob("run.stale-*"))) == 1
-    )  # only the tiny run's, moved at the start
-    assert summary["steps"] == 6
-    import torch
-
-    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
-    assert last["global_step"] == 6
-    assert last["maya_sampler"]["consumed"] >= 1
-    # The resumed run logged steps after the kill only, continuing the step count.
-    log = (tiny_copy / "logs/stage1/train.log").read_text()
-    assert "Restoring states from the checkpoint" in log
-    assert planned_jobs(tiny_copy, "results/stage1/final.nemo", *TINY) == {}
-
-
-def test_changed_training_settings_restart_instead_of_resuming(tiny_copy):
-    cfg = {**TINY_CONFIG, "stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 2.0e-3}}}
-    write_config(tiny_copy / "tiny.yaml", cfg)
-    snakemake(tiny_copy, "--cores", "2", "results/stage1/final.nemo", *TINY)
-    summary = json.loads((tiny_copy / "results/stage1/train_summary.json").read_text())
-    assert summary["resumed_from"] is None
-    assert list((tiny_copy / "results/stage1").glob("run.stale-*"))
+# Resuming after a kill, mid-epoch with the sampler's position, is tested for Stage 1 through
+# Snakemake in tests/test_operations.py (killed, its run directory lost, resumed from the bucket)
+# and for Stage 3 from its local run directory in tests/test_stage2_resume.py; a changed setting
+# restarting instead of resuming, in tests/test_operations.py too.
 
 
 def test_readiness_gate_fails_fast_without_gpus(tiny_copy):
