@@ -253,10 +253,6 @@ def train(
     if last is None and val_dl is not None:
         trainer.validate(model, val_dl, verbose=False)  # step 0: where this stage starts
     trainer.fit(model, train_dl, val_dl, ckpt_path=str(last) if last else None)
-    if val_dl is not None and getattr(model, "last_val_step", None) != trainer.global_step:
-        trainer.validate(model, val_dl, verbose=False)
-    wall = time.time() - started
-
     zero = None
     engine = getattr(trainer.strategy, "deepspeed_engine", None)
     if engine is not None:  # what DeepSpeed actually ran, not what was asked for
@@ -265,7 +261,12 @@ def train(
             "optimizer": type(engine.optimizer).__name__,
             "client_optimizer": type(getattr(engine, "client_optimizer", None)).__name__,
         }
+    # Saved before any final validation: under DeepSpeed, `trainer.validate` after `fit` rebuilds the
+    # engine for inference, without the ZeRO optimizer whose partitions the consolidation reads.
     save_final(trainer, model, out / "final.ckpt")  # every rank: a DeepSpeed save is collective
+    if val_dl is not None and getattr(model, "last_val_step", None) != trainer.global_step:
+        trainer.validate(model, val_dl, verbose=False)
+    wall = time.time() - started
     storage = stage_ops.finish(trainer.is_global_zero)
     summary = {}
     if trainer.is_global_zero:
