@@ -127,7 +127,22 @@ def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_d
         last = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
         assert last["global_step"] == 6 and last["maya_sampler"]["consumed"] >= 1  # mid-epoch, same batches
         assert "resuming from the bucket" in (tiny_copy / "logs/stage1/train.log").read_text()
-        print("offload:", json.dumps({k: st[k] for k in ("uploaded", "verified", "deleted_local", "upload_MBps")}))
+        print(
+            "offload:",
+            json.dumps(
+                {
+                    k: st[k]
+                    for k in (
+                        "resumed_from_bucket",
+                        "uploaded",
+                        "verified",
+                        "deleted_local",
+                        "upload_MBps",
+                        "loop_wait_s",
+                    )
+                }
+            ),
+        )
 
         # Tracked: the run in MLflow with its settings and per-language validation, and in W&B offline.
         from mlflow.tracking import MlflowClient
