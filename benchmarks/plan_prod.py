@@ -36,9 +36,7 @@ def main(argv=None) -> int:
     from maya.balance import BalanceSettings, balance
     from maya.clip_table import write_clip_table
     from maya.config import deep_update, validate_config
-    from maya.plan import launch_plan, write
-    from maya.stage1.modules import model_summary
-    from maya.stage2.llm import llm_config, stage2_summary
+    from maya.plan import launch_plan, model_sizes, write
 
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -63,29 +61,8 @@ def main(argv=None) -> int:
     )
     weights = work / "weights.json"
     weights.write_text(json.dumps(balance(hours, BalanceSettings(**cfg["balance"])), indent=1))
-    model, langs = cfg["stage1"]["model"], cfg["languages"]
-    s1 = model_summary(model, cfg["tokenizer"]["vocab_size"], len(langs))
-    s2 = stage2_summary(
-        model["d_model"], s1["encoder"], cfg["stage2"]["llm"], 1 + len(langs), cfg["stage2"]["projection_downsample"]
-    )["counts"]
-    llm = llm_config(cfg["stage2"]["llm"])[0].to_dict()
-    llm.setdefault("head_dim", llm["hidden_size"] // llm["num_attention_heads"])
-    plan = launch_plan(
-        cfg,
-        table,
-        table,
-        weights,
-        {
-            "stage1": s1["total"],
-            "stage2": s2["total"],
-            "encoder": s1["encoder"],
-            "projection": s2["projection"],
-            "llm": s2["llm_embedding"] + s2["llm_other"],
-        },
-        llm,
-        None,
-        6,
-    )
+    sizes, llm = model_sizes(cfg)
+    plan = launch_plan(cfg, table, table, weights, sizes, llm, None, 6)
     plan["corpus"] = {
         "clips": clips,
         "shards": a.shards,

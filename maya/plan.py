@@ -161,6 +161,33 @@ def verdict_fits(need: float, have: float) -> str:
     return "fits" if need <= have else "FAILS"
 
 
+def model_sizes(config: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
+    """The parameters the plan needs (Stage-1 total; Stage-2 total, encoder, projection, LLM; counted
+    on the meta device) and the LLM's config, from the validated config."""
+    from maya.stage1.modules import model_summary
+    from maya.stage2.llm import llm_config, stage2_summary
+
+    model, langs = config["stage1"]["model"], config["languages"]
+    s1 = model_summary(model, config["tokenizer"]["vocab_size"], len(langs))
+    s2 = stage2_summary(
+        model["d_model"],
+        s1["encoder"],
+        config["stage2"]["llm"],
+        1 + len(langs),
+        config["stage2"]["projection_downsample"],
+    )["counts"]
+    llm = llm_config(config["stage2"]["llm"])[0].to_dict()
+    llm.setdefault("head_dim", llm["hidden_size"] // llm["num_attention_heads"])
+    sizes = {
+        "stage1": s1["total"],
+        "stage2": s2["total"],
+        "encoder": s1["encoder"],
+        "projection": s2["projection"],
+        "llm": s2["llm_embedding"] + s2["llm_other"],
+    }
+    return sizes, llm
+
+
 def launch_plan(
     config: Mapping[str, Any],
     stage1_clips: str | Path,

@@ -11,35 +11,17 @@ from maya.entry import parser, run
 
 
 def main(args):
-    from maya.plan import launch_plan, write
-    from maya.stage1.modules import model_summary
-    from maya.stage2.llm import llm_config, stage2_summary
+    from maya.plan import launch_plan, model_sizes, write
 
     config = json.loads(args.settings)
-    model, langs = config["stage1"]["model"], config["languages"]
-    s1 = model_summary(model, config["tokenizer"]["vocab_size"], len(langs))
-    s2 = stage2_summary(
-        model["d_model"],
-        s1["encoder"],
-        config["stage2"]["llm"],
-        1 + len(langs),
-        config["stage2"]["projection_downsample"],
-    )["counts"]
-    llm = llm_config(config["stage2"]["llm"])[0].to_dict()
-    llm.setdefault("head_dim", llm["hidden_size"] // llm["num_attention_heads"])
+    sizes, llm = model_sizes(config)
     calibration = Path(args.calibration) if args.calibration else None
     plan = launch_plan(
         config,
         args.stage1_clips,
         args.stage2_clips,
         args.balance,
-        {
-            "stage1": s1["total"],
-            "stage2": s2["total"],
-            "encoder": s1["encoder"],
-            "projection": s2["projection"],
-            "llm": s2["llm_embedding"] + s2["llm_other"],
-        },
+        sizes,
         llm,
         json.loads(calibration.read_text()) if calibration and calibration.exists() else None,
         max(1, args.workers),
