@@ -46,8 +46,10 @@ def launcher(section, resources):
     return f"MAYA_LAUNCH={shlex.quote(srun)}"
 
 
-# Run name, checkpoint offload and trackers: what operating a run needs, kept out of the run key
-# (a new bucket or tracker never restarts training). Credentials are never in config.
+# Run name, checkpoint offload and trackers: what operating a run needs. Kept out of the run key (a
+# new bucket or tracker never restarts training) and out of params: Snakemake reruns a job whose
+# params changed, and a finished Stage 1 run again re-exports final.nemo, so every later stage would
+# start afresh for a tracker setting. Shell commands take it as {OPS:q}. Credentials are never in config.
 OPS = json.dumps({"run_name": config["run_name"], "storage": config["storage"], "tracking": config["tracking"]},
                  sort_keys=True)
 

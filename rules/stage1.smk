@@ -11,7 +11,6 @@ rule stage1_readiness:
         "results/stage1/readiness.json",
     params:
         settings=json.dumps(STAGE1_SETTINGS | {"vocab_size": STAGE1_VOCAB}),
-        ops=OPS,
         code=code("stage1_readiness.py"),
     benchmark:
         "results/benchmarks/stage1_readiness.tsv",
@@ -21,7 +20,7 @@ rule stage1_readiness:
         "../envs/maya.yaml"
     shell:
         "maya_step stage1_readiness --settings {params.settings:q} --artifacts {input:q}"
-        " --checkpoint-dir results/stage1/run/checkpoints --ops {params.ops:q} --plan {input.plan:q}"
+        " --checkpoint-dir results/stage1/run/checkpoints --ops {OPS:q} --plan {input.plan:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -38,7 +37,6 @@ rule train_stage1:
         # Only what training reads: an evaluation or report setting never retrains.
         settings=json.dumps(STAGE1_SETTINGS),
         run_key=lambda w: run_key(STAGE1_SETTINGS, "train_stage1.py"),
-        ops=OPS,
         code=code("train_stage1.py"),
         workers=STAGE1_WORKERS,
         tokenizer_dir=f"results/tokenizer/bpe{STAGE1_VOCAB}",
@@ -65,7 +63,7 @@ rule train_stage1:
     shell:
         "{params.launch} maya_step train_stage1 --settings {params.settings:q} --splits results/splits"
         " --train-clips {input.train_clips:q} --tokenizer {params.tokenizer_dir:q} --balance {input.balance:q}"
-        " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --ops {params.ops:q} --no-progress"
+        " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --ops {OPS:q} --no-progress"
         " > {log:q} 2>&1"
 
 

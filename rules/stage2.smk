@@ -49,7 +49,6 @@ rule stage2_readiness:
         "results/{stage}/readiness.json",
     params:
         settings=lambda w: json.dumps(stage2_settings(w.stage) | {"stage1_model": config["stage1"]["model"]}),
-        ops=OPS,
         code=code("stage2_readiness.py"),
     benchmark:
         "results/benchmarks/stage2_readiness/{stage}.tsv",
@@ -59,7 +58,7 @@ rule stage2_readiness:
         "../envs/maya.yaml"
     shell:
         "maya_step stage2_readiness --stage {wildcards.stage} --settings {params.settings:q} --llm {input.llm:q}"
-        " --artifacts {input:q} --checkpoint-dir results/{wildcards.stage}/run/checkpoints --ops {params.ops:q}"
+        " --artifacts {input:q} --checkpoint-dir results/{wildcards.stage}/run/checkpoints --ops {OPS:q}"
         " --plan {input.plan:q}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -79,7 +78,6 @@ rule train_stage2:
     params:
         settings=lambda w: json.dumps(stage2_settings(w.stage), sort_keys=True),
         run_key=lambda w: run_key(stage2_settings(w.stage), "train_stage2.py"),
-        ops=OPS,
         code=code("train_stage2.py"),
         workers=STAGE2_WORKERS,
         launch=lambda w, resources: launcher("stage2", resources),
@@ -100,7 +98,7 @@ rule train_stage2:
         "{params.launch} maya_step train_stage2 --stage {wildcards.stage} --settings {params.settings:q}"
         " --init {input.init:q} --llm {input.llm:q} --tokenizer {input.tokenizer:q} --splits results/splits"
         " --train-clips {input.train_clips:q} --balance {input.balance:q} --out-dir results/{wildcards.stage}"
-        " --workers {params.workers} --run-key {params.run_key:q} --ops {params.ops:q} --no-progress > {log:q} 2>&1"
+        " --workers {params.workers} --run-key {params.run_key:q} --ops {OPS:q} --no-progress > {log:q} 2>&1"
 
 
 rule stage3_subset:

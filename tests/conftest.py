@@ -18,7 +18,6 @@ SLOW_FIRST = (
     "test_stage2_workflow.py",  # worker 2: builds the tiny run, then Stages 2/3 on it
     "test_hostile.py",  # worker 1 again, while the tiny run is still being built
     "test_stage2_resume.py",
-    "test_stage2_zero2.py",
     "test_operations.py",
     "test_benchmark_workflow.py",
     "test_stage1_workflow.py",

@@ -3,8 +3,9 @@
 The shipped profile, with only what this cluster needs changed (partition, no account, squeue for
 job status: there is no accounting database), runs the tiny workflow's data preparation with
 index_shard as SLURM array jobs and Stage 1 as one SLURM job whose two CPU ranks srun starts (the
-8-GPU path with gloo instead of NCCL). Skipped, with the reason, where the cluster cannot run
-(not root, no packages).
+8-GPU path with gloo instead of NCCL); then Stages 2a, 2b and 3 the same way, as ZeRO-2 ranks
+offloading their checkpoints to a local S3 server. Skipped, with the reason, where the cluster
+cannot run (not root, no packages).
 """
 
 import json
@@ -13,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from maya.config import deep_update, validate_config
@@ -169,3 +171,78 @@ def test_workflow_runs_on_slurm_with_stage1_under_srun(slurm, tmp_path):
     after = [dict(a)[1], next(loss for step, loss in b if step == 1)]
     assert abs(after[0] - a[0][1]) > 0.002 * a[0][1]
     assert after[0] == pytest.approx(after[1], rel=2e-3)
+
+
+def test_stages_2_and_3_run_on_slurm_as_zero2_ranks_offloading_checkpoints(slurm, stage2_copy, tmp_path, monkeypatch):
+    """Stage 2a from the Stage-1 model, then 2b and 3 (the session's Stage-2 run, trained again), each
+    one SLURM job whose two CPU ranks srun starts under Lightning's DeepSpeedStrategy with the build
+    guide's ZeRO-2 JSON over gloo (the 8-GPU path); every checkpoint, a directory of both ranks' ZeRO
+    shards, goes to the local S3 server and is verified there; the shards consolidate into a
+    final.ckpt that reloads."""
+    from maya.stage2.model import MayaSALM
+    from maya.storage import StorageSettings, download_checkpoint, make_client, remote_checkpoints
+    from tests.conftest import STAGE2
+    from tests.s3.strict_store import StrictStore
+    from tests.test_storage import BUCKET, SECRET
+
+    root = stage2_copy
+    for k, v in {"AWS_ACCESS_KEY_ID": "maya-test-key", "AWS_SECRET_ACCESS_KEY": SECRET}.items():
+        monkeypatch.setenv(k, v)  # sbatch exports the environment to the job, srun to its ranks
+    for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(k, str(tmp_path / "none"))
+    before = set(slurm.run(["squeue", "-h", "--states=all", "-o", "%i"]).stdout.split())
+    with StrictStore(workdir=tmp_path) as store:
+        storage = {
+            "enabled": True,
+            "bucket": BUCKET,
+            "endpoint_url": store.endpoint,
+            "region": "us-east-1",
+            "addressing_style": "path",
+            "part_size_mb": 5,
+            "attempts": 2,
+            "backoff_s": 0.05,
+        }
+        s = StorageSettings.from_config(storage)
+        make_client(s).create_bucket(Bucket=BUCKET)
+        trainer = {**STAGE2["stage2"]["trainer"], "devices": RANKS, "accelerator": "cpu", "strategy": "deepspeed"}
+        # Two validation clips per language: each validation pass is an LLM decode on two CPU ranks.
+        stage2 = {**STAGE2["stage2"], "trainer": trainer, "val_max_clips_per_language": 2}
+        cfg = {**TINY_CONFIG, **STAGE2, "stage2": stage2, "run_name": "slurm", "storage": storage}
+        write_config(root / "tiny.yaml", cfg)
+        # The three training jobs only: their settings changed; the bucket alone reruns nothing.
+        out = snakemake(root, "--profile", str(local_profile(root)), "results/stage3/final.ckpt", timeout=1500)
+        client = make_client(s)
+        remote = {st: remote_checkpoints(client, s, f"maya-asr/slurm/{st}") for st in ("stage2a", "stage2b", "stage3")}
+        (zero,) = remote["stage2b"]
+        back = download_checkpoint(client, s, zero, tmp_path / "back")
+
+    jobs = [j.split("|") for j in slurm.run(["squeue", "-h", "--states=all", "-o", "%i|%T|%k"]).stdout.split()]
+    print(slurm.run(["squeue", "--states=all", "-o", "%.8i %.10T %.6D %.5C %.40k"]).stdout)
+    new = [j for j in jobs if j[0] not in before]
+    assert len(new) == 3 and all(j[1] == "COMPLETED" and "train_stage2" in j[2] for j in new), (new, out.stderr[-3000:])
+    for stage, steps in (("stage2a", 3), ("stage2b", 2), ("stage3", 2)):
+        log = (root / f"logs/{stage}/train.log").read_text()
+        reports = [line for line in log.splitlines() if line.startswith(f"stage {stage}: ")]
+        assert log.count("maya: train_stage2: ") == RANKS and len(reports) == 1, log[-3000:]  # rank 0 reports
+        assert f"world_size: {RANKS}" in log  # DeepSpeed consolidating both ranks' shards
+        summary = json.loads((root / f"results/{stage}/train_summary.json").read_text())
+        print(stage, {k: summary[k] for k in ("steps", "devices", "strategy", "deepspeed", "storage")})
+        assert summary["strategy"] == "CPUDeepSpeedStrategy" and summary["devices"] == RANKS
+        assert summary["steps"] == steps and summary["sampler"]["batches_per_rank"] >= 1
+        assert summary["deepspeed"]["zero_stage"] == 2
+        assert summary["deepspeed"]["optimizer"] == "DeepSpeedZeroOptimizer"  # ZeRO-2 wrapping our torch AdamW
+        assert summary["storage"]["verified"] >= 1 and summary["storage"]["pending"] == []
+        assert not (root / f"results/{stage}/final.ckpt.zero").exists()  # consolidated into one file
+        for r in remote[stage]:
+            names = [f["path"] for f in r["files"]]
+            assert r["kind"] == "directory" and any("zero_pp_rank_1" in n for n in names), names
+    assert [r["step"] for r in remote["stage2a"]] == [2] and zero["step"] == 2
+    # The ZeRO directory round-trips file for file (Lightning's DeepSpeedStrategy bypasses CheckpointIO).
+    local = root / "results/stage2b/run/checkpoints/step0000002.ckpt"
+    assert all((back / f["path"]).read_bytes() == (local / f["path"]).read_bytes() for f in zero["files"])
+
+    ckpt = torch.load(root / "results/stage3/final.ckpt", map_location="cpu", weights_only=False)
+    monkeypatch.chdir(root)  # the checkpoint names results/tokenizer/gemma
+    model = MayaSALM.load_from_checkpoint("results/stage3/final.ckpt", map_location="cpu", weights_only=False)
+    mine = model.state_dict()
+    assert set(mine) == set(ckpt["state_dict"]) and all(torch.equal(mine[k], v) for k, v in ckpt["state_dict"].items())

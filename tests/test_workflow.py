@@ -185,6 +185,9 @@ def test_settings_rerun_only_the_rules_that_use_them(tiny_copy):
     assert plan({"batching": {"num_buckets": 3}}) == {"batching_artifacts": 1, **FROM_MODEL, "all": 1}
     # A training setting retrains and touches nothing in the data stages.
     assert plan({"stage1": {**TINY_CONFIG["stage1"], "optim": {"head_lr": 0.5}}}) == {**FROM_MODEL, "all": 1}
+    # Operating settings (bucket, trackers) never rerun training (rules/common_training.smk: OPS);
+    # the report's provenance records the config.
+    assert plan({"storage": {"keep_local": 1}, "tracking": {"loggers": ["mlflow"]}}) == {"eval_report": 1, "all": 1}
     # Evaluation never retrains: a scoring setting rescores without decoding, a report setting
     # rebuilds only the report, a decoding setting re-decodes.
     assert plan({"eval": {**TINY_CONFIG["eval"], "bootstrap_samples": 3}}) == {

@@ -44,9 +44,28 @@ def inputs_digest(paths: Sequence[str | Path | None]) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_run_dir(run_dir: Path, run_key: str) -> Path:
+def srun_task() -> tuple[int, str] | None:
+    """(rank, "job.step") when srun started this process as one of several tasks of a job step."""
+    env = os.environ
+    if int(env.get("SLURM_STEP_NUM_TASKS", "1")) < 2 or "SLURM_PROCID" not in env:
+        return None
+    return int(env["SLURM_PROCID"]), f"{env.get('SLURM_JOB_ID', 'x')}.{env.get('SLURM_STEP_ID', 'x')}"
+
+
+def prepare_run_dir(run_dir: Path, run_key: str, wait_s: float = 600.0) -> Path:
     """The run directory (checkpoints, logs) for ``run_key``: kept across kills so a rerun resumes,
-    moved aside when the settings, the code or the input data changed (resuming would mix two runs)."""
+    moved aside when the settings, the code or the input data changed (resuming would mix two runs).
+
+    Under srun every rank starts at once, so rank 0 alone decides and the others wait for its marker,
+    written last and named for this job step (a directory from an earlier launch never has it)."""
+    task = srun_task()
+    if task is not None and task[0] != 0:
+        marker, deadline = run_dir / f".prepared-{task[1]}", time.monotonic() + wait_s
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                raise MayaError(f"rank {task[0]}: rank 0 did not prepare {run_dir} within {wait_s:.0f} s")
+            time.sleep(0.2)
+        return run_dir
     key_file = run_dir / "run_key"
     if run_dir.exists() and key_file.exists() and key_file.read_text() != run_key:
         stale = run_dir.with_name(f"{run_dir.name}.stale-{int(time.time())}")
@@ -59,6 +78,8 @@ def prepare_run_dir(run_dir: Path, run_key: str) -> Path:
         )
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     key_file.write_text(run_key)
+    if task is not None:
+        (run_dir / f".prepared-{task[1]}").write_text(run_key)
     return run_dir
 
 

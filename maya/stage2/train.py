@@ -97,10 +97,13 @@ def strategy_and_precision(trainer_cfg: Mapping[str, Any], deepspeed_cfg: Mappin
     """Lightning strategy and Trainer precision. DeepSpeed runs the config's JSON; bf16 under
     DeepSpeed is its ``torch_autocast`` with the Trainer at ``32-true``: Lightning's ``bf16-mixed``
     would switch on DeepSpeed's bf16 mode, which casts the weights to bf16 and breaks NeMo's
-    subsampling conv on float32 features."""
+    subsampling conv on float32 features. CPU ranks run the same strategy over gloo."""
     if trainer_cfg["strategy"] != "deepspeed":
         return trainer_cfg["strategy"], trainer_cfg["precision"]
-    from lightning.pytorch.strategies import DeepSpeedStrategy
+    if trainer_cfg["accelerator"] == "cpu":
+        from maya.stage2.deepspeed_cpu import CPUDeepSpeedStrategy as DeepSpeedStrategy
+    else:
+        from lightning.pytorch.strategies import DeepSpeedStrategy
 
     config, precision = dict(deepspeed_cfg), trainer_cfg["precision"]
     if precision == "bf16-mixed":
@@ -153,7 +156,6 @@ def train(
     workers: int = 0,
     progress: bool = True,
     run_key: str = "",
-    strategy=None,
     ops: Mapping[str, Any] | None = None,
 ) -> dict:
     """``ops``: run_name, storage and tracking (maya.operations)."""
@@ -187,7 +189,7 @@ def train(
         accelerator=tr["accelerator"],
         devices=tr["devices"],
         num_nodes=tr["num_nodes"],
-        strategy=strategy if strategy is not None else chosen,
+        strategy=chosen,
         precision=precision,
         max_steps=max_steps,
         accumulate_grad_batches=tr["accumulate_grad_batches"],

@@ -1,5 +1,7 @@
-"""Lightning's DeepSpeedStrategy on CPU, for tests only: the real strategy, DeepSpeed engine and
-ZeRO-2 optimizer, minus its CUDA checks, over gloo. Production runs the stock strategy on GPUs."""
+"""Lightning's DeepSpeedStrategy on CPU ranks: the real strategy, DeepSpeed engine and ZeRO-2
+optimizer over gloo, minus the stock strategy's CUDA checks. It is what ``trainer.accelerator: cpu``
+with ``strategy: deepspeed`` runs (the tests, a debugging run on a login node, the local SLURM
+cluster); GPU runs take the stock strategy."""
 
 import torch
 from lightning.pytorch.strategies import DeepSpeedStrategy
@@ -18,7 +20,7 @@ class CPUDeepSpeedStrategy(DeepSpeedStrategy):
         reset_seed()
         self.set_world_ranks()
         # DeepSpeed's CPU backend JIT-compiles a shared-memory all-reduce at first init (~35 s, needs
-        # a compiler); gloo alone is what this test needs.
+        # a compiler); gloo is enough for CPU ranks.
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
         self._set_node_environment_variables()
         self._process_group_backend = "gloo"
