@@ -6,6 +6,7 @@ one run tells the operator everything to fix."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -93,7 +94,11 @@ def add_gate_arguments(p) -> None:
     p.add_argument("--artifacts", nargs="*", default=[], help="inputs of the training rule: each must exist, non-empty")
     p.add_argument("--checkpoint-dir", required=True, help="where training writes checkpoints (free disk is checked)")
     p.add_argument("--out", required=True, help="the readiness report (JSON), written only when every check passes")
-    p.add_argument("--ops", default="{}", help="JSON: run_name, storage, tracking (the store is probed when on)")
+    p.add_argument(
+        "--ops",
+        default=os.environ.get("MAYA_OPS", "{}"),
+        help="JSON: run_name, storage, tracking (the store is probed when on; default: $MAYA_OPS, set by the workflow)",
+    )
     p.add_argument(
         "--plan", help="results/plan/launch_plan.json: the launch is refused if it says memory or disk fails"
     )

@@ -22,6 +22,19 @@ from maya.shard_schema import LANGUAGES, SHARD_FILES
 
 validate(config, SCHEMA_PATH, set_default=True)
 
+
+def _canonical(value):
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value, key=str)}
+    return [_canonical(v) for v in value] if isinstance(value, list) else value
+
+
+# Keys in one order whatever order the config files were merged in (a profile's configfile list or
+# --configfile): Snakemake compares params as text, and another order would rerun jobs for nothing.
+_sorted_config = _canonical(dict(config))
+config.clear()
+config.update(_sorted_config)
+
 REPO = workflow.basedir
 # Jobs run the interpreter Snakemake runs in, so a bare `.venv/bin/snakemake` works without
 # activating the venv. With --sdm conda each rule's env provides `python` instead.

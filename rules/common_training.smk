@@ -49,9 +49,12 @@ def launcher(section, resources):
 # Run name, checkpoint offload and trackers: what operating a run needs. Kept out of the run key (a
 # new bucket or tracker never restarts training) and out of params: Snakemake reruns a job whose
 # params changed, and a finished Stage 1 run again re-exports final.nemo, so every later stage would
-# start afresh for a tracker setting. Shell commands take it as {OPS:q}. Credentials are never in config.
-OPS = json.dumps({"run_name": config["run_name"], "storage": config["storage"], "tracking": config["tracking"]},
-                 sort_keys=True)
+# start afresh for a tracker setting. The training and readiness entry points read it from the
+# environment, which every job inherits (a SLURM job's own Snakemake sets it again). Credentials are
+# never in config. (Set with update(): snakemake --lint takes os.environ[...] for a read.)
+os.environ.update(MAYA_OPS=json.dumps(
+    {"run_name": config["run_name"], "storage": config["storage"], "tracking": config["tracking"]}, sort_keys=True
+))
 
 
 def plan_inputs(wildcards):

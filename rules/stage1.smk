@@ -20,7 +20,7 @@ rule stage1_readiness:
         "../envs/maya.yaml"
     shell:
         "maya_step stage1_readiness --settings {params.settings:q} --artifacts {input:q}"
-        " --checkpoint-dir results/stage1/run/checkpoints --ops {OPS:q} --plan {input.plan:q}"
+        " --checkpoint-dir results/stage1/run/checkpoints --plan {input.plan:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -63,7 +63,7 @@ rule train_stage1:
     shell:
         "{params.launch} maya_step train_stage1 --settings {params.settings:q} --splits results/splits"
         " --train-clips {input.train_clips:q} --tokenizer {params.tokenizer_dir:q} --balance {input.balance:q}"
-        " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --ops {OPS:q} --no-progress"
+        " --out-dir results/stage1 --workers {params.workers} --run-key {params.run_key:q} --no-progress"
         " > {log:q} 2>&1"
 
 

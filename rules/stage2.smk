@@ -58,7 +58,7 @@ rule stage2_readiness:
         "../envs/maya.yaml"
     shell:
         "maya_step stage2_readiness --stage {wildcards.stage} --settings {params.settings:q} --llm {input.llm:q}"
-        " --artifacts {input:q} --checkpoint-dir results/{wildcards.stage}/run/checkpoints --ops {OPS:q}"
+        " --artifacts {input:q} --checkpoint-dir results/{wildcards.stage}/run/checkpoints"
         " --plan {input.plan:q}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -98,7 +98,7 @@ rule train_stage2:
         "{params.launch} maya_step train_stage2 --stage {wildcards.stage} --settings {params.settings:q}"
         " --init {input.init:q} --llm {input.llm:q} --tokenizer {input.tokenizer:q} --splits results/splits"
         " --train-clips {input.train_clips:q} --balance {input.balance:q} --out-dir results/{wildcards.stage}"
-        " --workers {params.workers} --run-key {params.run_key:q} --ops {OPS:q} --no-progress > {log:q} 2>&1"
+        " --workers {params.workers} --run-key {params.run_key:q} --no-progress > {log:q} 2>&1"
 
 
 rule stage3_subset:

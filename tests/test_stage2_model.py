@@ -259,11 +259,14 @@ def test_bf16_under_deepspeed_is_torch_autocast_with_a_32_bit_trainer():
     from maya.stage2.train import strategy_and_precision
 
     ds = {"zero_optimization": {"stage": 2}, "gradient_clipping": 1.0}
-    strategy, precision = strategy_and_precision({"strategy": "deepspeed", "precision": "bf16-mixed"}, ds)
-    assert isinstance(strategy, DeepSpeedStrategy) and precision == "32-true"
+    gpu = {"strategy": "deepspeed", "precision": "bf16-mixed", "accelerator": "gpu"}
+    strategy, precision = strategy_and_precision(gpu, ds)
+    assert type(strategy) is DeepSpeedStrategy and precision == "32-true"
     assert strategy.config["torch_autocast"] == {"enabled": True, "dtype": "bfloat16"} and "bf16" not in strategy.config
     assert strategy.config["zero_optimization"]["stage"] == 2 and "torch_autocast" not in ds
-    assert strategy_and_precision({"strategy": "auto", "precision": "bf16-mixed"}, ds) == ("auto", "bf16-mixed")
+    assert strategy_and_precision({**gpu, "strategy": "auto"}, ds) == ("auto", "bf16-mixed")
+    cpu, _ = strategy_and_precision({**gpu, "accelerator": "cpu"}, ds)  # the same strategy over gloo
+    assert type(cpu).__name__ == "CPUDeepSpeedStrategy" and cpu.config == strategy.config
 
 
 def test_encoder_lora_trains_the_adapters_only_and_survives_a_reload(parts, tmp_path):

@@ -4,6 +4,7 @@ original shard tars by byte offset. Writes final.nemo, train_summary.json and me
 the same command again resumes from the last checkpoint."""
 
 import json
+import os
 from pathlib import Path
 
 from maya.entry import parser, run
@@ -60,8 +61,9 @@ def build_parser():
     )
     p.add_argument(
         "--ops",
-        default="{}",
-        help="JSON: run_name, storage (checkpoint offload) and tracking (loggers); not part of the run key",
+        default=os.environ.get("MAYA_OPS", "{}"),
+        help="JSON: run_name, storage (checkpoint offload) and tracking (loggers); not part of the run key"
+        " (default: $MAYA_OPS, which the workflow sets)",
     )
     p.add_argument("--no-progress", action="store_true")
     return p

@@ -5,6 +5,7 @@ metrics.csv to --out-dir; checkpoints and logs in --out-dir/run/ survive a kill,
 command resumes."""
 
 import json
+import os
 from pathlib import Path
 
 from maya.entry import parser, run
@@ -52,8 +53,9 @@ def build_parser():
     )
     p.add_argument(
         "--ops",
-        default="{}",
-        help="JSON: run_name, storage (checkpoint offload) and tracking (loggers); not part of the run key",
+        default=os.environ.get("MAYA_OPS", "{}"),
+        help="JSON: run_name, storage (checkpoint offload) and tracking (loggers); not part of the run key"
+        " (default: $MAYA_OPS, which the workflow sets)",
     )
     p.add_argument("--no-progress", action="store_true")
     return p
