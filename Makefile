@@ -42,10 +42,10 @@ demo: install
 	 for p in sorted(pathlib.Path('results').glob('stage[23]*/train_summary.json')) for s in [json.load(open(p))]]"
 	@echo ">> report: reports/eval.html | per-language scores: results/eval/summary.csv | model: results/stage1/final.nemo | per-rule logs: logs/"
 
-# Three xdist workers on the 2-core CI machine: a third fills the waits (SLURM polling, kill tests, the
-# shared tiny run being built): 15:40 against 18:52 with two. One module per worker at a time
-# (--dist loadfile), slowest first (tests/conftest.py).
-TEST_WORKERS ?= 3
+# Four xdist workers on the 2-core CI machine: the others fill the waits (SLURM jobs and polling, kill
+# tests, the shared runs being built): 14:56 against 19:50 with three. One module per worker at a
+# time (--dist loadfile), slowest first (tests/conftest.py).
+TEST_WORKERS ?= 4
 test: install browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
