@@ -18,7 +18,7 @@ import torch
 
 from tests.helpers import TINY_CONFIG, kill_snakemake_at, snakemake, write_config
 from tests.s3.strict_store import StrictStore
-from tests.test_storage import BUCKET, SECRET
+from tests.test_storage import BUCKET, SECRET, storage_section, use_test_credentials
 
 pytestmark = pytest.mark.workflow
 TINY = ("--configfile", "tiny.yaml", "ops.yaml")
@@ -68,24 +68,10 @@ def mlflow_server(tmp_path):
 def test_offloaded_stage1_resumes_from_the_bucket_and_survives_the_store_going_down(
     tiny_copy, tmp_path, monkeypatch, mlflow_server
 ):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "maya-test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    use_test_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("WANDB_SILENT", "true")
     with StrictStore(workdir=tmp_path) as store:
-        storage = {
-            "enabled": True,
-            "bucket": BUCKET,
-            "endpoint_url": store.endpoint,
-            "region": "us-east-1",
-            "addressing_style": "path",
-            "part_size_mb": 5,
-            "keep_local": 1,
-            "attempts": 2,
-            "backoff_s": 0.05,
-            "drain_timeout_s": 60,
-        }
+        storage = storage_section(store, keep_local=1, drain_timeout_s=60)
         ops = {
             "storage": storage,
             "tracking": {"loggers": ["mlflow", "wandb"], "mlflow": {"tracking_uri": mlflow_server}},

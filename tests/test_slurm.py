@@ -183,25 +183,13 @@ def test_stages_2_and_3_run_on_slurm_as_zero2_ranks_offloading_checkpoints(slurm
     from maya.storage import StorageSettings, download_checkpoint, make_client, remote_checkpoints
     from tests.conftest import STAGE2
     from tests.s3.strict_store import StrictStore
-    from tests.test_storage import BUCKET, SECRET
+    from tests.test_storage import BUCKET, storage_section, use_test_credentials
 
     root = stage2_copy
-    for k, v in {"AWS_ACCESS_KEY_ID": "maya-test-key", "AWS_SECRET_ACCESS_KEY": SECRET}.items():
-        monkeypatch.setenv(k, v)  # sbatch exports the environment to the job, srun to its ranks
-    for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.setenv(k, str(tmp_path / "none"))
+    use_test_credentials(monkeypatch, tmp_path)  # sbatch exports the environment to the job, srun to its ranks
     before = set(slurm.run(["squeue", "-h", "--states=all", "-o", "%i"]).stdout.split())
     with StrictStore(workdir=tmp_path) as store:
-        storage = {
-            "enabled": True,
-            "bucket": BUCKET,
-            "endpoint_url": store.endpoint,
-            "region": "us-east-1",
-            "addressing_style": "path",
-            "part_size_mb": 5,
-            "attempts": 2,
-            "backoff_s": 0.05,
-        }
+        storage = storage_section(store)
         s = StorageSettings.from_config(storage)
         make_client(s).create_bucket(Bucket=BUCKET)
         trainer = {**STAGE2["stage2"]["trainer"], "devices": RANKS, "accelerator": "cpu", "strategy": "deepspeed"}

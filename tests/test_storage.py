@@ -26,12 +26,33 @@ BUCKET = "maya-test"
 SECRET = "maya-test-secret-7f3a9c"  # grepped for in every output of a run (tests/test_operations.py)
 
 
-@pytest.fixture(autouse=True)
-def credentials(monkeypatch, tmp_path):
+def use_test_credentials(monkeypatch, tmp_path) -> None:
+    """The test key pair in the environment (which Snakemake, sbatch and srun pass on), and no AWS
+    config or credentials file of the machine's."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "maya-test-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+def storage_section(store, **kw) -> dict:
+    """The config's ``storage`` section for a workflow run against ``store`` (plain HTTP), retrying fast."""
+    base = {
+        "enabled": True,
+        "bucket": BUCKET,
+        "endpoint_url": store.endpoint,
+        "region": "us-east-1",
+        "addressing_style": "path",
+        "part_size_mb": 5,
+        "attempts": 2,
+        "backoff_s": 0.05,
+    }
+    return {**base, **kw}
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch, tmp_path):
+    use_test_credentials(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
