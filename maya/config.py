@@ -30,6 +30,13 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def key_sorted(value: Any) -> Any:
+    """``value`` with every mapping's keys in sorted order (lists keep theirs)."""
+    if isinstance(value, dict):
+        return {k: key_sorted(value[k]) for k in sorted(value, key=str)}
+    return [key_sorted(v) for v in value] if isinstance(value, list) else value
+
+
 @functools.cache
 def _schema() -> dict:
     import yaml

@@ -12,7 +12,7 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 
-from maya.config import SCHEMA_PATH
+from maya.config import SCHEMA_PATH, key_sorted
 from maya.adapters import adapter_for
 from maya.corpus.broken import KINDS as BROKEN_KINDS
 from maya.corpus.broken import LANG as BROKEN_LANG
@@ -21,17 +21,9 @@ from maya.shard_schema import LANGUAGES, SHARD_FILES
 
 
 validate(config, SCHEMA_PATH, set_default=True)
-
-
-def _canonical(value):
-    if isinstance(value, dict):
-        return {k: _canonical(value[k]) for k in sorted(value, key=str)}
-    return [_canonical(v) for v in value] if isinstance(value, list) else value
-
-
 # Keys in one order whatever order the config files were merged in (a profile's configfile list or
 # --configfile): Snakemake compares params as text, and another order would rerun jobs for nothing.
-_sorted_config = _canonical(dict(config))
+_sorted_config = key_sorted(dict(config))
 config.clear()
 config.update(_sorted_config)
 

@@ -90,3 +90,14 @@ def test_bad_config_fails_the_dag_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "clip_per_shard" in proc.stderr + proc.stdout
     assert not (repo / "results").exists()
+
+
+def test_key_sorted_orders_mapping_keys_at_every_depth_and_keeps_list_order():
+    import json
+
+    from maya.config import key_sorted
+
+    a = {"stage1": {"trainer": {"b": 1, "a": 2}, "model": {}}, "languages": ["hi", "en"]}
+    b = {"languages": ["hi", "en"], "stage1": {"model": {}, "trainer": {"a": 2, "b": 1}}}
+    assert json.dumps(key_sorted(a)) == json.dumps(key_sorted(b)) != json.dumps(a)
+    assert key_sorted(a)["languages"] == ["hi", "en"]
